@@ -1,0 +1,1 @@
+"""Analytics for crmbot: data in, results out. Pure: no Telegram, no bot, no database."""

@@ -1,0 +1,1 @@
+"""`crmbot demo`: a reproducible demo shop and scripted conversations through the core."""

@@ -1,0 +1,84 @@
+"""Runs the whole demo: fresh database, demo shop, scripted conversations, summary."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from bot.demo.script import DEMO_STAFF_ID, link_demo_customers, play_script
+from bot.demo.shop import generate_shop
+from bot.settings import Settings
+from bot.wiring import build_services
+from db import queries
+from db.engine import session_scope
+
+
+def demo_database_url(data_dir: Path) -> str:
+    return f"sqlite:///{(data_dir / 'demo.sqlite3').as_posix()}"
+
+
+def run_demo(
+    settings: Settings,
+    *,
+    console: Console,
+    customers: int = 2000,
+    seed: int = 42,
+    as_of: datetime | None = None,
+) -> None:
+    started = time.perf_counter()
+    as_of = as_of or datetime.now(UTC)
+    path = settings.data_dir / "demo.sqlite3"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    demo_settings = settings.model_copy(
+        update={
+            "database_url": demo_database_url(settings.data_dir),
+            "staff_ids": frozenset({DEMO_STAFF_ID}),
+            "staff_chat_id": None,
+            "shop_name": settings.shop_name
+            if settings.shop_name != "our shop"
+            else "Northwind Goods",
+        }
+    )
+    console.print(f"[bold]crmbot demo[/] — a fresh demo database at {path}")
+    with console.status("Loading the NLU model (trained on first use)…"):
+        services = build_services(demo_settings)
+    with (
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress,
+        session_scope(services.session_factory) as session,
+    ):
+        summary = generate_shop(
+            session, seed=seed, customers=customers, as_of=as_of, progress=progress
+        )
+    with session_scope(services.session_factory) as session:
+        senders = link_demo_customers(session)
+        products = queries.product_names(session=session)
+    services.nlu.set_products(products)
+    table = Table(title="Demo shop")
+    for column in ("products", "customers", "orders", "order lines"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        *(
+            f"{n:,}"
+            for n in (summary.products, summary.customers, summary.orders, summary.order_lines)
+        )
+    )
+    console.print(table)
+    console.rule("Conversations")
+    play_script(services, senders, console)
+    console.rule()
+    console.print(
+        f"Done in {time.perf_counter() - started:.1f} s. Try it yourself: "
+        "[bold]crmbot chat --demo[/] (or [bold]crmbot chat --demo --staff[/])."
+    )

@@ -1,0 +1,191 @@
+"""The scripted part of the demo: customers and staff talking to the assistant."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rich.console import Console
+from sqlmodel import Session, col, select
+
+from bot.console import chat_turn
+from bot.services.assistant import handle_message
+from bot.services.context import Services
+from bot.services.messages import IncomingMessage, Reply, Sender
+from db.engine import session_scope
+from db.models import (
+    Conversation,
+    ConversationStatus,
+    Customer,
+    Interaction,
+    InteractionKind,
+    Order,
+)
+
+DEMO_STAFF_ID = 1000
+DEMO_STAFF = Sender(user_id=DEMO_STAFF_ID, chat_id=DEMO_STAFF_ID, first_name="Jordan")
+FIRST_DEMO_USER = 900001
+
+
+@dataclass(frozen=True)
+class Step:
+    """One message in the script: ``who`` is a customer index, or "staff"."""
+
+    who: int | str
+    text: str | Callable[[Session], str]
+    kind: str = InteractionKind.TEXT
+
+
+def _latest_order_of(index: int) -> Callable[[Session], str]:
+    def text(session: Session) -> str:
+        order = session.exec(
+            select(Order)
+            .join(Customer, col(Customer.id) == Order.customer_id)
+            .where(Customer.telegram_user_id == FIRST_DEMO_USER + index)
+            .order_by(col(Order.ordered_at).desc())
+        ).first()
+        return order.external_id if order else "100001"
+
+    return text
+
+
+def _someone_elses_order(session: Session) -> str:
+    order = session.exec(
+        select(Order)
+        .join(Customer, col(Customer.id) == Order.customer_id)
+        .where(col(Customer.telegram_user_id).is_(None))
+        .order_by(col(Order.id))
+    ).first()
+    return order.external_id if order else "100002"
+
+
+def _waiting_conversation(session: Session) -> str:
+    conversation = session.exec(
+        select(Conversation)
+        .where(Conversation.status == ConversationStatus.WAITING_HUMAN)
+        .order_by(col(Conversation.handoff_at).desc())
+    ).first()
+    return str(conversation.id if conversation else 0)
+
+
+SCRIPT: list[Step] = [
+    Step(0, "/start"),
+    Step(0, "hi there"),
+    Step(0, "where is my order?"),
+    Step(1, lambda s: f"has order #{_latest_order_of(1)(s)} shipped yet??"),
+    Step(2, lambda s: f"whats the status of order {_someone_elses_order(s)}"),
+    Step(
+        3,
+        lambda s: (
+            f"the headphones arrived broken, I want my money back. order {_latest_order_of(3)(s)}"
+        ),
+    ),
+    Step(4, "how long does delivery usually take?"),
+    Step(5, "which payment methods can I use"),
+    Step(6, "third time my package is late. honestly this is ridiculous"),
+    Step(6, "I want to talk to a real person please"),
+    Step(6, "hello?? anyone there"),
+    Step("staff", "/handoffs"),
+    Step(
+        "staff",
+        lambda s: (
+            f"/reply {_waiting_conversation(s)} Hi Grace, I'm Sam from support. "
+            "I've expedited your parcel: it arrives tomorrow."
+        ),
+    ),
+    Step("staff", lambda s: f"/resolve {_waiting_conversation(s)}"),
+    Step(7, "😀", kind=InteractionKind.STICKER),
+    Step(8, "pls stop sending me promo messages"),
+    Step(9, "what's the weather like in Paris tomorrow?"),
+    Step(10, "/stats"),
+    Step(10, "/frobnicate"),
+    Step(11, "thanks a lot, you were super helpful! bye"),
+    Step("staff", "/stats"),
+]
+
+
+def link_demo_customers(session: Session, count: int = 12) -> list[Sender]:
+    """Give the first ``count`` shop customers a Telegram identity, as if they pressed Start."""
+    senders = []
+    customers = session.exec(select(Customer).order_by(col(Customer.id)).limit(count)).all()
+    for index, customer in enumerate(customers):
+        customer.telegram_user_id = FIRST_DEMO_USER + index
+        customer.telegram_chat_id = FIRST_DEMO_USER + index
+        session.add(customer)
+        senders.append(
+            Sender(
+                user_id=FIRST_DEMO_USER + index,
+                chat_id=FIRST_DEMO_USER + index,
+                first_name=customer.first_name,
+                last_name=customer.last_name,
+            )
+        )
+    session.flush()
+    return senders
+
+
+def _annotation(services: Services, sender: Sender) -> str:
+    with session_scope(services.session_factory) as session:
+        row = session.exec(
+            select(Interaction)
+            .join(Customer, col(Customer.id) == Interaction.customer_id)
+            .where(Customer.telegram_user_id == sender.user_id, Interaction.direction == "in")
+            .order_by(col(Interaction.id).desc())
+        ).first()
+    if row is None or row.intent is None:
+        return ""
+    entities = ", ".join(f"{e['label']}={e['value'] or e['text']}" for e in row.entities or [])
+    return (
+        f"intent {row.intent} ({row.intent_confidence:.2f}), {row.sentiment} "
+        f"({row.sentiment_score:+.2f})" + (f", {entities}" if entities else "")
+    )
+
+
+def play_script(services: Services, senders: list[Sender], console: Console) -> int:
+    """Play :data:`SCRIPT`, printing the transcript; returns the number of messages."""
+    for step in SCRIPT:
+        sender = DEMO_STAFF if step.who == "staff" else senders[int(step.who)]
+        with session_scope(services.session_factory) as session:
+            text = step.text(session) if callable(step.text) else step.text
+        label = (
+            f"staff {DEMO_STAFF.first_name}"
+            if step.who == "staff"
+            else f"{sender.first_name} {sender.last_name}"
+        )
+        console.print(f"\n[bold cyan]{label}:[/] ", end="")
+        console.print(
+            text if step.kind == InteractionKind.TEXT else f"[{step.kind} {text}]",
+            markup=False,
+            highlight=False,
+        )
+        if step.kind == InteractionKind.TEXT:
+            replies = chat_turn(services, sender, text)
+        else:
+            replies = handle_message(
+                services,
+                IncomingMessage(
+                    sender=sender,
+                    text="",
+                    channel="console",
+                    kind=step.kind,
+                    attachment={"emoji": text},
+                ),
+            )
+        note = _annotation(services, sender) if step.who != "staff" else ""
+        if note and step.kind == InteractionKind.TEXT and not text.startswith("/"):
+            console.print(f"  [dim]↳ {note}[/]")
+        _print(console, sender, replies, senders)
+    return len(SCRIPT)
+
+
+def _print(console: Console, sender: Sender, replies: list[Reply], senders: list[Sender]) -> None:
+    names = {s.chat_id: s.first_name for s in senders}
+    for reply in replies:
+        if reply.chat_id == sender.chat_id:
+            who = "bot"
+        elif reply.chat_id == DEMO_STAFF_ID:
+            who = "bot → staff"
+        else:
+            who = f"bot → {names.get(reply.chat_id, reply.chat_id)}"
+        console.print(f"[bold green]{who}:[/] ", end="")
+        console.print(reply.text, markup=False, highlight=False)

@@ -1,0 +1,55 @@
+"""The one entry point every channel calls: a neutral message in, replies out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.services.commands import COMMANDS, CommandCall
+from bot.services.context import Services
+from bot.services.conversation import handle_customer_message
+from bot.services.messages import IncomingMessage, Reply
+from db.clock import utcnow
+from db.models import InteractionKind
+
+UNKNOWN_COMMAND = "Sorry, I don't know that command. Send /help to see what I can do."
+STAFF_TEXT = (
+    "You're on the staff list, so I don't treat your messages as a customer's. "
+    "Send /help for the staff commands."
+)
+
+
+def handle_message(
+    services: Services, message: IncomingMessage, *, now: datetime | None = None
+) -> list[Reply]:
+    """Route a message: a command to its handler, a customer's text to the conversation.
+
+    A staff command from someone who is not staff gets exactly the answer an unknown
+    command gets, so the refusal reveals nothing.
+    """
+    now = now or utcnow()
+    is_staff = services.is_staff(message.sender.user_id)
+    parsed = message.command
+    if parsed is not None:
+        name, args = parsed
+        command = COMMANDS.get(name)
+        if command is None or (command.staff_only and not is_staff):
+            if is_staff:
+                return [Reply(message.sender.chat_id, UNKNOWN_COMMAND)]
+            unknown = IncomingMessage(
+                sender=message.sender,
+                text=message.text,
+                channel=message.channel,
+                kind=InteractionKind.COMMAND,
+                update_id=message.update_id,
+                message_id=message.message_id,
+            )
+            return handle_customer_message(
+                services,
+                unknown,
+                now=now,
+                respond=lambda _s, _st: [Reply(message.sender.chat_id, UNKNOWN_COMMAND)],
+            )
+        return command.handler(CommandCall(services, message, args, now))
+    if is_staff and message.kind != InteractionKind.EDITED:
+        return [Reply(message.sender.chat_id, STAFF_TEXT)]
+    return handle_customer_message(services, message, now=now)

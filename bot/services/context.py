@@ -1,0 +1,35 @@
+"""What every use case needs: the database, the NLU, the answer table and a few settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import Session
+
+from bot.services.answers import AnswerTable
+from nlp import NLU
+
+
+@dataclass
+class Services:
+    """Wired once (see :mod:`bot.wiring`) and shared by every channel."""
+
+    session_factory: sessionmaker[Session]
+    nlu: NLU
+    answers: AnswerTable
+    shop_name: str = "our shop"
+    staff_ids: frozenset[int] = field(default_factory=frozenset)
+    admin_ids: frozenset[int] = field(default_factory=frozenset)
+    staff_chat_id: int | None = None
+    tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+
+    def is_staff(self, user_id: int) -> bool:
+        return user_id in self.staff_ids or user_id in self.admin_ids
+
+    def staff_destinations(self) -> list[int]:
+        """Where staff notifications go: the staff chat, else each staff member privately."""
+        if self.staff_chat_id is not None:
+            return [self.staff_chat_id]
+        return sorted(self.staff_ids | self.admin_ids)

@@ -1,0 +1,211 @@
+"""The customer side: a message arrives, is analysed, stored, answered; the answer is stored.
+
+The inbound message is committed in its own transaction before any answer is worked out,
+so a failure while answering never loses what the customer wrote.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from bot.services.context import Services
+from bot.services.flows import run_action
+from bot.services.messages import IncomingMessage, Reply
+from db import queries
+from db.clock import utcnow
+from db.engine import session_scope
+from db.models import (
+    Conversation,
+    ConversationStatus,
+    Customer,
+    Direction,
+    Interaction,
+    InteractionKind,
+)
+from nlp import Analysis
+
+log = logging.getLogger(__name__)
+
+# Kinds whose text (or caption) the NLU reads and the bot answers.
+ANALYSED_KINDS = {
+    InteractionKind.TEXT,
+    InteractionKind.PHOTO,
+    InteractionKind.DOCUMENT,
+    InteractionKind.VIDEO,
+}
+
+
+@dataclass
+class Stored:
+    """The result of storing an inbound message: ids only, safe to use after commit."""
+
+    customer_id: int
+    conversation_id: int
+    interaction_id: int
+    conversation_status: str
+    first_name: str | None
+
+
+Responder = Callable[[Session, "Stored"], list[Reply]]
+
+
+def handle_customer_message(
+    services: Services,
+    message: IncomingMessage,
+    *,
+    now: datetime | None = None,
+    respond: Responder | None = None,
+) -> list[Reply]:
+    """Store a customer's message and return the bot's replies (already stored too).
+
+    ``respond`` answers a command instead of the NLU. Returns no replies for a redelivered
+    message and for an edit; while a human has the conversation, ordinary messages are
+    forwarded to staff and the bot says nothing itself.
+    """
+    now = now or utcnow()
+    analysis = None if respond else _analyse(services, message, now)
+    try:
+        with session_scope(services.session_factory) as session:
+            stored = store_inbound(session, message, analysis, now=now)
+    except IntegrityError:
+        log.info("duplicate update %s ignored", message.update_id)
+        return []
+    if message.kind == InteractionKind.EDITED:
+        return []
+    with session_scope(services.session_factory) as session:
+        if respond is not None:
+            replies = respond(session, stored)
+        elif stored.conversation_status == ConversationStatus.WAITING_HUMAN:
+            return forward_to_staff(services, session, stored, message)
+        else:
+            replies = answer(services, session, stored, message, analysis, now=now)
+        for reply in replies:
+            if reply.chat_id == message.sender.chat_id:
+                store_outbound(session, stored, reply, channel=message.channel, now=now)
+        return replies
+
+
+def _analyse(services: Services, message: IncomingMessage, now: datetime) -> Analysis | None:
+    if message.kind not in ANALYSED_KINDS | {InteractionKind.EDITED} or not message.text:
+        return None
+    try:
+        return services.nlu.analyze(message.text, today=now.astimezone(services.tz).date())
+    except Exception:  # the message is stored and answered even if the NLU fails
+        log.exception("NLU failed on interaction from user %s", message.sender.user_id)
+        return None
+
+
+def store_inbound(
+    session: Session, message: IncomingMessage, analysis: Analysis | None, *, now: datetime
+) -> Stored:
+    sender = message.sender
+    customer = queries.upsert_telegram_customer(
+        session=session,
+        telegram_user_id=sender.user_id,
+        chat_id=sender.chat_id,
+        first_name=sender.first_name,
+        last_name=sender.last_name,
+        username=sender.username,
+        language_code=sender.language_code,
+        now=now,
+    )
+    assert customer.id is not None
+    conversation = queries.open_conversation(
+        session=session, customer_id=customer.id, channel=message.channel, now=now
+    )
+    assert conversation.id is not None
+    interaction = queries.add_interaction(
+        session=session,
+        interaction=Interaction(
+            customer_id=customer.id,
+            conversation_id=conversation.id,
+            direction=Direction.INBOUND,
+            channel=message.channel,
+            kind=message.kind,
+            text=message.text,
+            attachment=message.attachment,
+            intent=analysis.intent if analysis else None,
+            intent_confidence=analysis.confidence if analysis else None,
+            sentiment=analysis.sentiment if analysis else None,
+            sentiment_score=analysis.sentiment_score if analysis else None,
+            entities=analysis.entities_as_dicts() if analysis else None,
+            telegram_update_id=message.update_id,
+            telegram_chat_id=sender.chat_id,
+            telegram_message_id=message.message_id,
+            created_at=now,
+        ),
+    )
+    assert interaction.id is not None
+    return Stored(
+        customer_id=customer.id,
+        conversation_id=conversation.id,
+        interaction_id=interaction.id,
+        conversation_status=conversation.status,
+        first_name=customer.first_name,
+    )
+
+
+def answer(
+    services: Services,
+    session: Session,
+    stored: Stored,
+    message: IncomingMessage,
+    analysis: Analysis | None,
+    *,
+    now: datetime,
+) -> list[Reply]:
+    chat_id = message.sender.chat_id
+    if analysis is None:
+        return [Reply(chat_id, services.answers.media_text(message.kind))]
+    customer = session.get(Customer, stored.customer_id)
+    conversation = session.get(Conversation, stored.conversation_id)
+    assert customer is not None and conversation is not None
+    return run_action(
+        services, session, customer, conversation, analysis, chat_id=chat_id, now=now
+    )
+
+
+def store_outbound(
+    session: Session,
+    stored: Stored,
+    reply: Reply,
+    *,
+    channel: str,
+    now: datetime,
+    staff_member_id: int | None = None,
+) -> None:
+    interaction = queries.add_interaction(
+        session=session,
+        interaction=Interaction(
+            customer_id=stored.customer_id,
+            conversation_id=stored.conversation_id,
+            direction=Direction.OUTBOUND,
+            channel=channel,
+            kind=InteractionKind.TEXT,
+            text=reply.text,
+            telegram_chat_id=reply.chat_id,
+            staff_member_id=staff_member_id,
+            created_at=now,
+        ),
+    )
+    reply.interaction_id = interaction.id
+
+
+def forward_to_staff(
+    services: Services, session: Session, stored: Stored, message: IncomingMessage
+) -> list[Reply]:
+    """While a human has the chat, the bot stays quiet and passes the message to staff."""
+    customer = session.get(Customer, stored.customer_id)
+    name = customer.display_name if customer else f"customer {stored.customer_id}"
+    body = message.text or f"[{message.kind}]"
+    text = (
+        f"💬 #{stored.conversation_id} {name}:\n{body}\n\n"
+        f"Answer with /reply {stored.conversation_id} <text>"
+    )
+    return [Reply(dest, text) for dest in services.staff_destinations()]

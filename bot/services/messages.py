@@ -1,0 +1,88 @@
+"""Neutral message types shared by every channel (Telegram, console, tests)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from db.models import InteractionKind
+
+TELEGRAM_MAX_CHARS = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    """Who wrote a message, as the channel knows them."""
+
+    user_id: int
+    chat_id: int
+    first_name: str | None = None
+    last_name: str | None = None
+    username: str | None = None
+    language_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingMessage:
+    """A message from a person, with its text exactly as sent (caption for media)."""
+
+    sender: Sender
+    text: str
+    channel: str = "telegram"
+    kind: str = InteractionKind.TEXT
+    attachment: dict[str, Any] | None = None
+    update_id: int | None = None
+    message_id: int | None = None
+    sent_at: datetime | None = None
+
+    @property
+    def command(self) -> tuple[str, str] | None:
+        """``("stats", "rest of line")`` for ``/stats@crmbot rest of line``, else None."""
+        if self.kind not in (InteractionKind.TEXT, InteractionKind.COMMAND):
+            return None
+        stripped = self.text.lstrip()
+        if not stripped.startswith("/") or len(stripped) < 2:
+            return None
+        head, _, rest = stripped[1:].partition(" ")
+        name = head.split("@", 1)[0].lower()
+        if not name or not all(ch.isalnum() or ch == "_" for ch in name):
+            return None
+        return name, rest.strip()
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    label: str
+    data: str
+
+
+@dataclass(slots=True)
+class Reply:
+    """A message to send. ``interaction_id`` is set once the reply was stored."""
+
+    chat_id: int
+    text: str
+    buttons: list[list[Button]] = field(default_factory=list)
+    interaction_id: int | None = None
+
+
+def split_text(text: str, *, limit: int = TELEGRAM_MAX_CHARS) -> list[str]:
+    """Split a long text into parts of at most ``limit`` characters, at line breaks or
+    spaces where possible, never inside a word unless the word itself is too long."""
+    if len(text) <= limit:
+        return [text]
+    parts: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        window = rest[:limit]
+        cut = window.rfind("\n")
+        if cut < limit // 2:
+            cut = window.rfind(" ")
+        if cut < limit // 2:
+            cut = limit
+        parts.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip("\n ")
+    if rest:
+        parts.append(rest)
+    return [p for p in parts if p]

@@ -1,0 +1,165 @@
+"""The staff side: numbers about customers and conversations, and handed-over chats."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from sqlmodel import Session, col, select
+
+from analytics.mix import Share, shares
+from bot.services.context import Services
+from bot.services.conversation import Stored, store_outbound
+from bot.services.messages import Reply
+from db import queries
+from db.models import Conversation, ConversationStatus, Customer, StaffMember
+
+
+@dataclass(frozen=True)
+class Stats:
+    customers: int
+    new_customers_7d: int
+    conversations: dict[str, int]
+    messages_today: int
+    messages_7d: int
+    intents_7d: list[Share]
+    sentiment_7d: list[Share]
+
+
+def compute_stats(services: Services, session: Session, *, now: datetime) -> Stats:
+    """Counts for `/stats`. "Today" starts at midnight in the business's time zone."""
+    local_midnight = datetime.combine(now.astimezone(services.tz).date(), time(), services.tz)
+    week_ago = now - timedelta(days=7)
+    return Stats(
+        customers=queries.count_rows(session=session, model=Customer),
+        new_customers_7d=queries.count_rows(session=session, model=Customer, since=week_ago),
+        conversations=queries.conversation_status_counts(session=session),
+        messages_today=queries.inbound_count(session=session, since=local_midnight),
+        messages_7d=queries.inbound_count(session=session, since=week_ago),
+        intents_7d=shares(
+            queries.inbound_label_counts(session=session, column="intent", since=week_ago),
+            top=8,
+        ),
+        sentiment_7d=shares(
+            queries.inbound_label_counts(session=session, column="sentiment", since=week_ago)
+        ),
+    )
+
+
+def render_stats(stats: Stats) -> str:
+    conv = stats.conversations
+    lines = [
+        "📊 crmbot stats",
+        f"Customers: {stats.customers:,} ({stats.new_customers_7d:,} new in 7 days)",
+        "Conversations: "
+        f"{conv.get(ConversationStatus.OPEN, 0):,} open, "
+        f"{conv.get(ConversationStatus.WAITING_HUMAN, 0):,} waiting for a human, "
+        f"{conv.get(ConversationStatus.RESOLVED, 0):,} resolved",
+        f"Customer messages: {stats.messages_today:,} today, {stats.messages_7d:,} in 7 days",
+    ]
+    if stats.intents_7d:
+        lines.append("Intents (7 days):")
+        lines += [f"  {s.label}: {s.count:,} ({s.percent:.0f}%)" for s in stats.intents_7d]
+    if stats.sentiment_7d:
+        lines.append(
+            "Sentiment (7 days): "
+            + ", ".join(f"{s.label} {s.percent:.0f}%" for s in stats.sentiment_7d)
+        )
+    if not stats.intents_7d:
+        lines.append("No customer messages in the last 7 days.")
+    return "\n".join(lines)
+
+
+def list_handoffs(session: Session, *, now: datetime) -> str:
+    rows = session.exec(
+        select(Conversation, Customer)
+        .join(Customer, col(Customer.id) == Conversation.customer_id)
+        .where(Conversation.status == ConversationStatus.WAITING_HUMAN)
+        .order_by(col(Conversation.handoff_at))
+    ).all()
+    if not rows:
+        return "No conversations are waiting for a human. 🎉"
+    lines = [f"🙋 {len(rows)} waiting for a human:"]
+    for conversation, customer in rows:
+        since = conversation.handoff_at or conversation.updated_at
+        lines.append(
+            f"#{conversation.id} {customer.display_name}: waiting {_duration(now - since)}"
+        )
+    lines.append("Answer with /reply ID text, close with /resolve ID.")
+    return "\n".join(lines)
+
+
+def _duration(delta: timedelta) -> str:
+    minutes = max(0, int(delta.total_seconds() // 60))
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min"
+    return f"{hours // 24} days"
+
+
+class StaffActionError(ValueError):
+    """A staff command could not be carried out; the message says why, for the staff."""
+
+
+def _waiting_conversation(session: Session, conversation_id: int) -> tuple[Conversation, Customer]:
+    conversation = session.get(Conversation, conversation_id)
+    if conversation is None:
+        raise StaffActionError(f"There is no conversation #{conversation_id}.")
+    customer = session.get(Customer, conversation.customer_id)
+    if customer is None or customer.telegram_chat_id is None:
+        raise StaffActionError(f"Conversation #{conversation_id} has no chat to write to.")
+    return conversation, customer
+
+
+def _staff_member(session: Session, user_id: int) -> StaffMember | None:
+    return session.exec(select(StaffMember).where(StaffMember.telegram_user_id == user_id)).first()
+
+
+def reply_to_customer(
+    session: Session, *, conversation_id: int, text: str, staff_user_id: int, now: datetime
+) -> Reply:
+    """A staff member answers a customer; the conversation stays with a human."""
+    conversation, customer = _waiting_conversation(session, conversation_id)
+    if conversation.status == ConversationStatus.RESOLVED:
+        raise StaffActionError(f"Conversation #{conversation_id} is resolved already.")
+    member = _staff_member(session, staff_user_id)
+    conversation.status = ConversationStatus.WAITING_HUMAN
+    conversation.assigned_staff_id = member.id if member else None
+    conversation.handoff_at = conversation.handoff_at or now
+    conversation.updated_at = now
+    session.add(conversation)
+    assert customer.id is not None and conversation.id is not None
+    assert customer.telegram_chat_id is not None
+    reply = Reply(customer.telegram_chat_id, text)
+    stored = Stored(customer.id, conversation.id, 0, conversation.status, customer.first_name)
+    store_outbound(
+        session,
+        stored,
+        reply,
+        channel=conversation.channel,
+        now=now,
+        staff_member_id=member.id if member else None,
+    )
+    return reply
+
+
+def resolve_conversation(session: Session, *, conversation_id: int, now: datetime) -> Reply:
+    """Close a conversation; the customer is told, and the bot answers again afterwards."""
+    conversation, customer = _waiting_conversation(session, conversation_id)
+    if conversation.status == ConversationStatus.RESOLVED:
+        raise StaffActionError(f"Conversation #{conversation_id} is resolved already.")
+    conversation.status = ConversationStatus.RESOLVED
+    conversation.resolved_at = now
+    conversation.updated_at = now
+    session.add(conversation)
+    assert customer.id is not None and conversation.id is not None
+    assert customer.telegram_chat_id is not None
+    reply = Reply(
+        customer.telegram_chat_id,
+        "Our team marked your request as resolved. Write any time if you need anything else.",
+    )
+    stored = Stored(customer.id, conversation.id, 0, conversation.status, customer.first_name)
+    store_outbound(session, stored, reply, channel=conversation.channel, now=now)
+    return reply

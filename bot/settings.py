@@ -1,0 +1,169 @@
+"""Application settings, read once from the environment and an optional ``.env`` file.
+
+Every variable is prefixed with ``CRMBOT_``. Nothing below reads the environment at import
+time: :func:`load_settings` builds the one :class:`Settings` object where the app is wired,
+and lower layers get plain values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path("data")
+TELEGRAM_API_URL = "https://api.telegram.org/bot"
+TELEGRAM_FILE_URL = "https://api.telegram.org/file/bot"
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or invalid; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    """crmbot configuration. See the README's configuration table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CRMBOT_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        hide_input_in_errors=True,
+    )
+
+    data_dir: Path = Field(DEFAULT_DATA_DIR, description="Folder for the SQLite file and models.")
+    database_url: str = Field(
+        "", repr=False, description="SQLAlchemy URL; default: SQLite in data_dir."
+    )
+    telegram_token: SecretStr | None = Field(None, description="Bot token from @BotFather.")
+    telegram_api_url: str = Field(TELEGRAM_API_URL, description="Bot API base URL.")
+    telegram_file_url: str = Field(TELEGRAM_FILE_URL, description="Bot API file base URL.")
+    staff_ids: Annotated[frozenset[int], NoDecode] = Field(
+        frozenset(), description="Comma-separated Telegram user ids of staff."
+    )
+    admin_ids: Annotated[frozenset[int], NoDecode] = Field(
+        frozenset(), description="Comma-separated Telegram user ids of staff admins."
+    )
+    staff_chat_id: int | None = Field(None, description="Chat for handoffs and digests.")
+    shop_name: str = Field("our shop", description="The business's name, used in answers.")
+    timezone: str = Field("UTC", description="IANA time zone for schedules and reports.")
+    log_level: str = Field("INFO", description="Logging level.")
+    model_path: Path | None = Field(None, description="Trained NLU pipeline folder.")
+
+    @field_validator("staff_ids", "admin_ids", mode="before")
+    @classmethod
+    def _parse_staff_ids(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.replace(";", ",").split(",")]
+            try:
+                return frozenset(int(p) for p in parts if p)
+            except ValueError:
+                raise ValueError(
+                    "must be comma-separated numeric Telegram user ids, e.g. 12345,67890"
+                ) from None
+        if isinstance(value, int):
+            return frozenset({value})
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name such as UTC or Europe/Berlin"
+            ) from None
+        return value
+
+    @field_validator("telegram_api_url", "telegram_file_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+    @field_validator("telegram_token")
+    @classmethod
+    def _check_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        head, sep, tail = value.get_secret_value().strip().partition(":")
+        if not (sep and head.isdigit() and tail):
+            raise ValueError("does not look like a bot token (expected <digits>:<secret>)")
+        return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file inside ``data_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'crmbot.sqlite3').as_posix()}"
+
+    def token(self) -> str:
+        """The bot token; raises :class:`SettingsError` naming the variable if unset."""
+        if self.telegram_token is None:
+            raise SettingsError(
+                "CRMBOT_TELEGRAM_TOKEN is not set. Get a token from @BotFather, or run "
+                "`crmbot demo` / `crmbot chat`, which need none."
+            )
+        return self.telegram_token.get_secret_value()
+
+    def is_staff(self, user_id: int | None) -> bool:
+        return user_id is not None and (user_id in self.staff_ids or user_id in self.admin_ids)
+
+    def masked(self) -> dict[str, str]:
+        """All settings as strings, with secrets masked, for `crmbot config show`."""
+        shown: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                text = "********"
+            elif value is None:
+                text = ""
+            elif isinstance(value, frozenset):
+                text = ",".join(str(v) for v in sorted(value))
+            else:
+                text = str(value)
+            if name == "database_url":
+                text = mask_url_password(self.resolved_database_url)
+            shown[f"CRMBOT_{name.upper()}"] = text
+        return shown
+
+
+def mask_url_password(url: str) -> str:
+    """Hide the password part of a database URL."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("@")[-1]
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment and ``.env``; errors name the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"])
+            message = err["msg"].removeprefix("Value error, ")
+            lines.append(f"CRMBOT_{field.upper()}: {message}")
+        raise SettingsError("invalid configuration:\n  " + "\n  ".join(lines)) from None

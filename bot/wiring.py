@@ -1,0 +1,44 @@
+"""Builds the application's services from :class:`Settings`: the one place that wires."""
+
+from __future__ import annotations
+
+import logging
+
+from bot.services.answers import load_answers
+from bot.services.context import Services
+from bot.settings import Settings
+from db import migrate, queries
+from db.engine import make_engine, make_session_factory, session_scope
+from nlp import NLU, load_or_train, set_default_nlu
+
+log = logging.getLogger(__name__)
+
+
+def build_services(
+    settings: Settings, *, nlu: NLU | None = None, migrate_db: bool = True
+) -> Services:
+    """Open the database (migrating it to the newest schema), load the NLU, sync staff."""
+    engine = make_engine(settings.resolved_database_url)
+    if migrate_db:
+        migrate.upgrade(engine)
+    factory = make_session_factory(engine)
+    if nlu is None:
+        nlu = load_or_train(model_path=settings.model_path)
+    set_default_nlu(nlu)
+    with session_scope(factory) as session:
+        queries.sync_staff(
+            session=session, staff_ids=settings.staff_ids, admin_ids=settings.admin_ids
+        )
+        products = queries.product_names(session=session)
+    if products:
+        nlu.set_products(products)
+    return Services(
+        session_factory=factory,
+        nlu=nlu,
+        answers=load_answers(),
+        shop_name=settings.shop_name,
+        staff_ids=settings.staff_ids,
+        admin_ids=settings.admin_ids,
+        staff_chat_id=settings.staff_chat_id,
+        tz=settings.tz,
+    )

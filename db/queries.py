@@ -1,0 +1,241 @@
+"""Database queries. Every function takes the session as a keyword argument and commits
+nothing: the caller owns the transaction (see ``db.engine.session_scope``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, func, select
+
+from db.clock import utcnow
+from db.models import (
+    Conversation,
+    ConversationStatus,
+    Customer,
+    Direction,
+    InboundUpdate,
+    Interaction,
+    Order,
+    Product,
+    StaffMember,
+    StaffRole,
+)
+
+# --- inbound updates ---------------------------------------------------------------------
+
+
+def record_inbound_update(
+    *, session: Session, update_id: int, kind: str, payload: dict[str, Any]
+) -> bool:
+    """Store a raw update; False if this update_id was stored before (a redelivery)."""
+    if session.get(InboundUpdate, update_id) is not None:
+        return False
+    try:
+        with session.begin_nested():
+            session.add(InboundUpdate(update_id=update_id, kind=kind, payload=payload))
+    except IntegrityError:  # a concurrent worker stored it first
+        return False
+    return True
+
+
+def mark_update_processed(
+    *, session: Session, update_id: int, error: str | None = None, now: datetime | None = None
+) -> None:
+    session.execute(
+        sa.update(InboundUpdate)
+        .where(col(InboundUpdate.update_id) == update_id)
+        .values(processed_at=now or utcnow(), error=error)
+    )
+
+
+# --- customers ---------------------------------------------------------------------------
+
+
+def get_customer_by_telegram_id(*, session: Session, telegram_user_id: int) -> Customer | None:
+    return session.exec(
+        select(Customer).where(Customer.telegram_user_id == telegram_user_id)
+    ).first()
+
+
+def upsert_telegram_customer(
+    *,
+    session: Session,
+    telegram_user_id: int,
+    chat_id: int | None,
+    first_name: str | None,
+    last_name: str | None,
+    username: str | None,
+    language_code: str | None,
+    now: datetime,
+) -> Customer:
+    """Find the customer for this Telegram user, creating it, and refresh profile fields."""
+    customer = get_customer_by_telegram_id(session=session, telegram_user_id=telegram_user_id)
+    if customer is None:
+        customer = Customer(telegram_user_id=telegram_user_id, first_seen_at=now, created_at=now)
+        try:
+            with session.begin_nested():
+                session.add(customer)
+                session.flush()
+        except IntegrityError:  # created concurrently by another worker
+            customer = get_customer_by_telegram_id(
+                session=session, telegram_user_id=telegram_user_id
+            )
+            assert customer is not None
+    fields = {
+        "telegram_chat_id": chat_id,
+        "first_name": first_name,
+        "last_name": last_name,
+        "username": username,
+        "language_code": language_code,
+    }
+    for name, value in fields.items():
+        if value is not None:
+            setattr(customer, name, value)
+    customer.last_seen_at = now
+    session.add(customer)
+    session.flush()
+    return customer
+
+
+# --- conversations and interactions ------------------------------------------------------
+
+
+def current_conversation(*, session: Session, customer_id: int) -> Conversation | None:
+    """The customer's newest conversation that is not resolved."""
+    return session.exec(
+        select(Conversation)
+        .where(
+            Conversation.customer_id == customer_id,
+            Conversation.status != ConversationStatus.RESOLVED,
+        )
+        .order_by(col(Conversation.opened_at).desc(), col(Conversation.id).desc())
+    ).first()
+
+
+def open_conversation(
+    *, session: Session, customer_id: int, channel: str, now: datetime
+) -> Conversation:
+    """The customer's unresolved conversation, or a new open one."""
+    conversation = current_conversation(session=session, customer_id=customer_id)
+    if conversation is None:
+        conversation = Conversation(
+            customer_id=customer_id, channel=channel, opened_at=now, updated_at=now
+        )
+    conversation.updated_at = now
+    session.add(conversation)
+    session.flush()
+    return conversation
+
+
+def add_interaction(*, session: Session, interaction: Interaction) -> Interaction:
+    session.add(interaction)
+    session.flush()
+    return interaction
+
+
+def set_interaction_message_id(
+    *, session: Session, interaction_id: int, telegram_message_id: int
+) -> None:
+    session.execute(
+        sa.update(Interaction)
+        .where(col(Interaction.id) == interaction_id)
+        .values(telegram_message_id=telegram_message_id)
+    )
+
+
+def recent_interactions(
+    *, session: Session, customer_id: int, limit: int = 10
+) -> Sequence[Interaction]:
+    rows = session.exec(
+        select(Interaction)
+        .where(Interaction.customer_id == customer_id)
+        .order_by(col(Interaction.created_at).desc(), col(Interaction.id).desc())
+        .limit(limit)
+    ).all()
+    return list(reversed(rows))
+
+
+# --- orders ------------------------------------------------------------------------------
+
+
+def find_order(*, session: Session, external_id: str) -> Order | None:
+    return session.exec(
+        select(Order).where(func.upper(Order.external_id) == external_id.upper())
+    ).first()
+
+
+def latest_orders(*, session: Session, customer_id: int, limit: int = 1) -> Sequence[Order]:
+    return session.exec(
+        select(Order)
+        .where(Order.customer_id == customer_id)
+        .order_by(col(Order.ordered_at).desc(), col(Order.id).desc())
+        .limit(limit)
+    ).all()
+
+
+def product_names(*, session: Session) -> list[str]:
+    return list(session.exec(select(Product.name).where(col(Product.active).is_(True))).all())
+
+
+# --- staff -------------------------------------------------------------------------------
+
+
+def sync_staff(*, session: Session, staff_ids: frozenset[int], admin_ids: frozenset[int]) -> None:
+    """Make staff_members match the configured allowlist (ids not listed become inactive)."""
+    existing = {s.telegram_user_id: s for s in session.exec(select(StaffMember)).all()}
+    for user_id in staff_ids | admin_ids:
+        member = existing.get(user_id) or StaffMember(telegram_user_id=user_id)
+        member.active = True
+        member.role = StaffRole.ADMIN if user_id in admin_ids else StaffRole.AGENT
+        session.add(member)
+    for user_id, member in existing.items():
+        if user_id not in staff_ids | admin_ids and member.active:
+            member.active = False
+            session.add(member)
+    session.flush()
+
+
+# --- staff statistics --------------------------------------------------------------------
+
+
+def count_rows(*, session: Session, model: type, since: datetime | None = None) -> int:
+    query = select(func.count()).select_from(model)
+    if since is not None:
+        query = query.where(model.created_at >= since)  # type: ignore[attr-defined]
+    return int(session.exec(query).one())
+
+
+def conversation_status_counts(*, session: Session) -> dict[str, int]:
+    rows = session.exec(
+        select(Conversation.status, func.count()).group_by(Conversation.status)
+    ).all()
+    return {str(status): int(n) for status, n in rows}
+
+
+def inbound_count(*, session: Session, since: datetime) -> int:
+    return int(
+        session.exec(
+            select(func.count())
+            .select_from(Interaction)
+            .where(Interaction.direction == Direction.INBOUND, Interaction.created_at >= since)
+        ).one()
+    )
+
+
+def inbound_label_counts(*, session: Session, column: str, since: datetime) -> dict[str, int]:
+    """Counts of inbound messages since ``since`` by ``intent`` or ``sentiment``."""
+    field = {"intent": Interaction.intent, "sentiment": Interaction.sentiment}[column]
+    rows = session.exec(
+        select(field, func.count())
+        .where(
+            Interaction.direction == Direction.INBOUND,
+            Interaction.created_at >= since,
+            col(field).is_not(None),
+        )
+        .group_by(field)
+    ).all()
+    return {str(label): int(n) for label, n in rows}

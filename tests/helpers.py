@@ -1,0 +1,92 @@
+"""Small builders shared by tests."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlmodel import Session, select
+
+from bot.services.assistant import handle_message
+from bot.services.context import Services
+from bot.services.messages import IncomingMessage, Reply, Sender
+from db.clock import utcnow
+from db.engine import session_scope
+from db.models import Customer, Interaction, Order, OrderStatus
+
+_update_ids = iter(range(10_000, 10_000_000))
+
+
+def sender(user_id: int = 501, first_name: str = "Ada") -> Sender:
+    return Sender(
+        user_id=user_id,
+        chat_id=user_id,
+        first_name=first_name,
+        last_name="Lovelace",
+        username=f"user{user_id}",
+        language_code="en",
+    )
+
+
+def say(
+    services: Services,
+    text: str,
+    *,
+    user_id: int = 501,
+    kind: str = "text",
+    update_id: int | None = None,
+    attachment: dict | None = None,
+    now: datetime | None = None,
+) -> list[Reply]:
+    message = IncomingMessage(
+        sender=sender(user_id),
+        text=text,
+        kind=kind,
+        attachment=attachment,
+        update_id=update_id if update_id is not None else next(_update_ids),
+        message_id=next(_update_ids),
+    )
+    return handle_message(services, message, now=now)
+
+
+def texts_to(replies: list[Reply], chat_id: int) -> list[str]:
+    return [r.text for r in replies if r.chat_id == chat_id]
+
+
+def add_order(
+    services: Services,
+    *,
+    user_id: int | None,
+    external_id: str,
+    status: str = OrderStatus.SHIPPED,
+    days_ago: int = 2,
+    total: str = "59.90",
+) -> None:
+    """An order for the customer with this Telegram id (created if needed)."""
+    with session_scope(services.session_factory) as session:
+        customer = None
+        if user_id is not None:
+            customer = session.exec(
+                select(Customer).where(Customer.telegram_user_id == user_id)
+            ).first()
+        if customer is None:
+            customer = Customer(
+                telegram_user_id=user_id, telegram_chat_id=user_id, first_name="Ada"
+            )
+            session.add(customer)
+            session.flush()
+        ordered = utcnow() - timedelta(days=days_ago)
+        session.add(
+            Order(
+                external_id=external_id,
+                customer_id=customer.id,
+                status=status,
+                ordered_at=ordered,
+                total=Decimal(total),
+                shipped_at=ordered + timedelta(days=1) if status != OrderStatus.PLACED else None,
+            )
+        )
+
+
+def interactions(session: Session) -> list[Interaction]:
+    return list(session.exec(select(Interaction).order_by(Interaction.id)).all())

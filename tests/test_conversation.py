@@ -1,0 +1,165 @@
+"""The conversation core, through the same entry point every channel uses."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import select
+
+from bot.services.assistant import UNKNOWN_COMMAND
+from bot.services.messages import split_text
+from db.engine import session_scope
+from db.models import Conversation, ConversationStatus, Customer, InboundUpdate
+from tests.conftest import STAFF_ID
+from tests.helpers import add_order, interactions, say, texts_to
+
+
+def test_text_message_is_analysed_stored_and_answered(services):
+    replies = say(services, "hello there!", update_id=77)
+    assert texts_to(replies, 501), "the customer gets an answer"
+    with session_scope(services.session_factory) as session:
+        rows = interactions(session)
+        customer = session.exec(select(Customer)).one()
+    inbound, outbound = rows
+    assert (inbound.direction, inbound.text, inbound.telegram_update_id) == (
+        "in",
+        "hello there!",
+        77,
+    )
+    assert inbound.intent == "greet" and 0 < inbound.intent_confidence <= 1
+    assert inbound.sentiment in {"negative", "neutral", "positive"}
+    assert -1 <= inbound.sentiment_score <= 1
+    assert outbound.direction == "out" and outbound.text == replies[0].text
+    assert replies[0].interaction_id == outbound.id
+    assert customer.first_name == "Ada" and customer.username == "user501"
+
+
+def test_redelivered_update_is_stored_once_and_not_answered_twice(services):
+    assert say(services, "where is my order?", update_id=900)
+    assert say(services, "where is my order?", update_id=900) == []
+    with session_scope(services.session_factory) as session:
+        assert [i.direction for i in interactions(session)] == ["in", "out"]
+
+
+def test_track_order_reports_the_customers_latest_order(services):
+    add_order(services, user_id=501, external_id="20931", status="shipped")
+    (answer,) = texts_to(say(services, "where is my package??"), 501)
+    assert "20931" in answer and "shipped" in answer
+
+
+def test_track_order_by_number(services):
+    add_order(services, user_id=501, external_id="20931", days_ago=20, status="delivered")
+    add_order(services, user_id=501, external_id="20990", days_ago=1)
+    (answer,) = texts_to(say(services, "has order #20931 arrived yet?"), 501)
+    assert "20931" in answer and "delivered" in answer
+
+
+def test_another_customers_order_is_not_found(services):
+    """A customer only ever sees their own data."""
+    add_order(services, user_id=777, external_id="55821", status="shipped")
+    (answer,) = texts_to(say(services, "where is my order 55821", user_id=501), 501)
+    assert "couldn't find" in answer and "shipped" not in answer
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        " ",
+        "😀🔥🙏",
+        "\x00\x07\x1b[31m",
+        "a" * 10_000,
+        "‮مرحبا‎ where is my order",
+        "zero\u200bwidth\u200djoin",
+    ],
+)
+def test_odd_text_is_stored_exactly_and_answered(services, text):
+    replies = say(services, text)
+    assert texts_to(replies, 501)
+    with session_scope(services.session_factory) as session:
+        assert interactions(session)[0].text == text
+
+
+def test_long_reply_is_split_under_telegram_limit():
+    parts = split_text(("word " * 2000).strip())
+    assert len(parts) == 3 and all(len(p) <= 4096 for p in parts)
+    assert " ".join(parts) == ("word " * 2000).strip()
+
+
+def test_sticker_is_stored_and_gets_a_text_hint(services):
+    (answer,) = texts_to(say(services, "", kind="sticker", attachment={"emoji": "😀"}), 501)
+    assert "text" in answer
+    with session_scope(services.session_factory) as session:
+        (row, _) = interactions(session)
+    assert row.kind == "sticker" and row.attachment == {"emoji": "😀"} and row.intent is None
+
+
+def test_edited_message_is_stored_without_a_new_answer(services):
+    say(services, "where is my order")
+    assert say(services, "where is my order 1234", kind="edited") == []
+    with session_scope(services.session_factory) as session:
+        rows = interactions(session)
+    assert [r.kind for r in rows] == ["text", "text", "edited"]
+    assert rows[-1].text == "where is my order 1234"
+
+
+def test_handoff_goes_quiet_forwards_and_staff_can_reply_and_resolve(services):
+    replies = say(services, "I want to talk to a real person")
+    assert texts_to(replies, 501), "the customer is told a colleague takes over"
+    (card,) = texts_to(replies, STAFF_ID)
+    assert "Handoff #" in card and "Ada" in card
+    conversation_id = int(card.split("#")[1].split(":")[0])
+
+    forwarded = say(services, "hello?? anyone")
+    assert texts_to(forwarded, 501) == [], "the bot never answers while a human has the chat"
+    assert "hello?? anyone" in texts_to(forwarded, STAFF_ID)[0]
+
+    listing = say(services, "/handoffs", user_id=STAFF_ID)
+    assert f"#{conversation_id}" in listing[0].text
+
+    sent = say(services, f"/reply {conversation_id} Hi Ada, on it!", user_id=STAFF_ID)
+    assert texts_to(sent, 501) == ["Hi Ada, on it!"]
+    say(services, f"/resolve {conversation_id}", user_id=STAFF_ID)
+    with session_scope(services.session_factory) as session:
+        conversation = session.get(Conversation, conversation_id)
+        assert conversation.status == ConversationStatus.RESOLVED
+        staff_reply = [i for i in interactions(session) if i.text == "Hi Ada, on it!"]
+        assert staff_reply and staff_reply[0].staff_member_id is not None
+    assert texts_to(say(services, "thanks!"), 501), "the bot answers again after resolution"
+
+
+def test_staff_reply_to_unknown_conversation_is_explained(services):
+    (answer,) = say(services, "/reply 999 hello", user_id=STAFF_ID)
+    assert "no conversation #999" in answer.text
+    (usage,) = say(services, "/reply abc", user_id=STAFF_ID)
+    assert usage.text.startswith("Usage")
+
+
+def test_stats_for_staff(services):
+    say(services, "hi")
+    say(services, "where is my order", user_id=502)
+    (report,) = say(services, "/stats", user_id=STAFF_ID)
+    assert "Customers: 2" in report.text
+    assert "Customer messages: 2 today, 2 in 7 days" in report.text
+    assert "Sentiment (7 days)" in report.text
+
+
+@pytest.mark.parametrize("command", ["/stats", "/handoffs", "/reply 1 hi", "/resolve 1"])
+def test_staff_command_from_customer_reveals_nothing(services, command):
+    (answer,) = say(services, command)
+    assert answer.text == UNKNOWN_COMMAND
+    assert say(services, "/nosuchcommand")[0].text == UNKNOWN_COMMAND
+
+
+def test_stop_withdraws_marketing_consent_with_timestamp(services):
+    say(services, "/stop")
+    with session_scope(services.session_factory) as session:
+        customer = session.exec(select(Customer)).one()
+    assert customer.marketing_consent is False and customer.marketing_consent_at is not None
+
+
+def test_staff_plain_text_is_not_a_customer_message(services):
+    (answer,) = say(services, "where is my order", user_id=STAFF_ID)
+    assert "/help" in answer.text
+    with session_scope(services.session_factory) as session:
+        assert interactions(session) == []
+        assert session.exec(select(InboundUpdate)).all() == []
