@@ -48,5 +48,5 @@ def setup_logging(level: str = "INFO", *, secrets: tuple[str, ...] = ()) -> None
     handler.addFilter(RedactTokenFilter(secrets))
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "apscheduler", "uvicorn.access"):
+    for noisy in ("httpx", "httpcore", "apscheduler", "uvicorn.access", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -48,7 +48,7 @@ class Settings(BaseSettings):
         frozenset(), description="Comma-separated Telegram user ids of staff admins."
     )
     staff_chat_id: int | None = Field(None, description="Chat for handoffs and digests.")
-    shop_name: str = Field("our shop", description="The business's name, used in answers.")
+    shop_name: str = Field("shop", description="The business's name, used in answers.")
     timezone: str = Field("UTC", description="IANA time zone for schedules and reports.")
     log_level: str = Field("INFO", description="Logging level.")
     model_path: Path | None = Field(None, description="Trained NLU pipeline folder.")

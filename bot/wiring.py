@@ -19,8 +19,12 @@ def build_services(
 ) -> Services:
     """Open the database (migrating it to the newest schema), load the NLU, sync staff."""
     engine = make_engine(settings.resolved_database_url)
-    if migrate_db:
+    if migrate_db and not migrate.is_up_to_date(engine):
+        before = migrate.current_revision(engine)
         migrate.upgrade(engine)
+        log.info(
+            "database migrated from %s to %s", before or "empty", migrate.current_revision(engine)
+        )
     factory = make_session_factory(engine)
     if nlu is None:
         nlu = load_or_train(model_path=settings.model_path)

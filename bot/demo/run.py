@@ -40,9 +40,7 @@ def run_demo(
             "database_url": demo_database_url(settings.data_dir),
             "staff_ids": frozenset({DEMO_STAFF_ID}),
             "staff_chat_id": None,
-            "shop_name": settings.shop_name
-            if settings.shop_name != "our shop"
-            else "Northwind Goods",
+            "shop_name": settings.shop_name if settings.shop_name != "shop" else "Northwind Goods",
         }
     )
     console.print(f"[bold]crmbot demo[/] — a fresh demo database at {path}")

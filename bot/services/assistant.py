@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.services.commands import COMMANDS, CommandCall
+from bot.services.commands import COMMANDS, CommandCall, as_customer
 from bot.services.context import Services
 from bot.services.conversation import handle_customer_message
 from bot.services.messages import IncomingMessage, Reply
@@ -35,21 +35,10 @@ def handle_message(
         if command is None or (command.staff_only and not is_staff):
             if is_staff:
                 return [Reply(message.sender.chat_id, UNKNOWN_COMMAND)]
-            unknown = IncomingMessage(
-                sender=message.sender,
-                text=message.text,
-                channel=message.channel,
-                kind=InteractionKind.COMMAND,
-                update_id=message.update_id,
-                message_id=message.message_id,
-            )
-            return handle_customer_message(
-                services,
-                unknown,
-                now=now,
-                respond=lambda _s, _st: [Reply(message.sender.chat_id, UNKNOWN_COMMAND)],
-            )
+            call = CommandCall(services, message, args, now)
+            return as_customer(call, lambda _session, _stored: UNKNOWN_COMMAND)
         return command.handler(CommandCall(services, message, args, now))
-    if is_staff and message.kind != InteractionKind.EDITED:
-        return [Reply(message.sender.chat_id, STAFF_TEXT)]
+    if is_staff:  # staff are not customers; their edits need no answer either
+        edited = message.kind == InteractionKind.EDITED
+        return [] if edited else [Reply(message.sender.chat_id, STAFF_TEXT)]
     return handle_customer_message(services, message, now=now)

@@ -7,7 +7,7 @@ Adding a staff command: write its handler here (or a service function it calls),
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlmodel import Session
@@ -45,19 +45,11 @@ class Command:
 # --- customer commands -------------------------------------------------------------------
 
 
-def _as_customer(call: CommandCall, answer: Callable[[Session, Stored], str]) -> list[Reply]:
+def as_customer(call: CommandCall, answer: Callable[[Session, Stored], str]) -> list[Reply]:
     """Run a customer command: the command is stored as an interaction, so is the answer."""
-    message = IncomingMessage(
-        sender=call.message.sender,
-        text=call.message.text,
-        channel=call.message.channel,
-        kind=InteractionKind.COMMAND,
-        update_id=call.message.update_id,
-        message_id=call.message.message_id,
-    )
     return handle_customer_message(
         call.services,
-        message,
+        replace(call.message, kind=InteractionKind.COMMAND),
         now=call.now,
         respond=lambda session, stored: [Reply(call.chat_id, answer(session, stored))],
     )
@@ -72,7 +64,7 @@ def start(call: CommandCall) -> list[Reply]:
             "For example: “where is my order 10234?”\n\n/help shows what else I can do."
         )
 
-    return _as_customer(call, answer)
+    return as_customer(call, answer)
 
 
 def help_command(call: CommandCall) -> list[Reply]:
@@ -95,7 +87,7 @@ def help_command(call: CommandCall) -> list[Reply]:
             if c.staff_only
         ]
         return [Reply(call.chat_id, "\n".join(lines))]
-    return _as_customer(call, lambda _session, _stored: "\n".join(lines))
+    return as_customer(call, lambda _session, _stored: "\n".join(lines))
 
 
 def stop(call: CommandCall) -> list[Reply]:
@@ -107,7 +99,7 @@ def stop(call: CommandCall) -> list[Reply]:
             "Done: you won't get offers or promotions from me. Support answers are not affected."
         )
 
-    return _as_customer(call, answer)
+    return as_customer(call, answer)
 
 
 # --- staff commands ----------------------------------------------------------------------

@@ -19,7 +19,7 @@ class Services:
     session_factory: sessionmaker[Session]
     nlu: NLU
     answers: AnswerTable
-    shop_name: str = "our shop"
+    shop_name: str = "shop"
     staff_ids: frozenset[int] = field(default_factory=frozenset)
     admin_ids: frozenset[int] = field(default_factory=frozenset)
     staff_chat_id: int | None = None

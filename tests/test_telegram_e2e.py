@@ -1,0 +1,222 @@
+"""End to end: the real bot (`crmbot run` in a subprocess, python-telegram-bot over HTTP)
+against the fake Telegram Bot API server, in polling and in webhook mode."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from bot.fake_telegram import FakeTelegramServer
+from bot.services.assistant import UNKNOWN_COMMAND
+from tests.e2e import TOKEN, free_port, run_bot
+
+pytestmark = pytest.mark.slow
+
+STAFF = 7001
+CUSTOMER = 111111
+
+
+@pytest.fixture(scope="module")
+def fake():
+    with FakeTelegramServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def polling_bot(fake, model_dir, tmp_path_factory):
+    """One bot on SQLite, shared by the polling tests of this module."""
+    tmp = tmp_path_factory.mktemp("bot")
+    with run_bot(
+        fake,
+        database_url=f"sqlite:///{tmp / 'bot.sqlite3'}",
+        model_dir=model_dir,
+        tmp_path=tmp,
+        staff_ids=str(STAFF),
+    ) as bot:
+        yield bot
+
+
+def replies_to(fake, chat_id):
+    return [m["text"] for m in fake.sent_messages(chat_id) if "text" in m]
+
+
+def test_text_message_is_answered_and_stored_once(fake, polling_bot):
+    chat = 2001
+    update = fake.inject_message("where is my order?", user_id=chat, first_name="Ann")
+    fake.wait_for(1, chat_id=chat, timeout=10)
+    (answer,) = replies_to(fake, chat)
+    assert "order" in answer.lower()
+    sql = (
+        "SELECT count(*) FROM interactions i JOIN customers c ON c.id = i.customer_id "
+        f"WHERE c.telegram_user_id = {chat}"
+    )
+    polling_bot.wait_until(sql, 2)
+    inbound = polling_bot.rows(
+        "SELECT text, intent, sentiment, telegram_update_id FROM interactions "
+        "WHERE direction = 'in' AND telegram_chat_id = :chat",
+        chat=chat,
+    )
+    assert inbound == [("where is my order?", "track_order", inbound[0][2], update["update_id"])]
+    polling_bot.wait_until(
+        "SELECT count(*) FROM interactions WHERE direction = 'out' AND telegram_chat_id = "
+        f"{chat} AND telegram_message_id IS NOT NULL",
+        1,
+    )
+
+    fake.redeliver(update["update_id"])
+    fake.inject_message("thanks", user_id=chat, first_name="Ann")  # a marker after it
+    fake.wait_for(2, chat_id=chat, timeout=10)
+    polling_bot.wait_until(sql, 4)
+    assert (
+        polling_bot.scalar(
+            "SELECT count(*) FROM interactions WHERE telegram_update_id = :u",
+            u=update["update_id"],
+        )
+        == 1
+    )
+    assert len(replies_to(fake, chat)) == 2, "the redelivered update got no second answer"
+
+
+def test_stats_for_staff_and_refusal_for_customers(fake, polling_bot):
+    fake.inject_command("/stats", user_id=STAFF, first_name="Sam")
+    fake.wait_for(1, chat_id=STAFF, timeout=10)
+    (report,) = replies_to(fake, STAFF)
+    assert "Customers:" in report and "Customer messages:" in report
+    assert any(ch.isdigit() for ch in report)
+
+    fake.inject_command("/stats", user_id=2002)
+    fake.wait_for(1, chat_id=2002, timeout=10)
+    assert replies_to(fake, 2002) == [UNKNOWN_COMMAND]
+
+
+def test_command_menus_are_registered(fake, polling_bot):
+    customer_menu = [c["command"] for c in fake.commands()]
+    assert customer_menu[:2] == ["start", "help"] and "stats" not in customer_menu
+    staff_menu = [c["command"] for c in fake.commands(scope={"type": "chat", "chat_id": STAFF})]
+    assert "stats" in staff_menu
+
+
+def test_other_updates_cause_no_error(fake, polling_bot):
+    chat = 2003
+    first = fake.inject_message("hello", user_id=chat)
+    fake.wait_for(1, chat_id=chat, timeout=10)
+    kinds = [
+        fake.inject_sticker(emoji="😀", user_id=chat),
+        fake.inject_edited_message(
+            first["message"]["message_id"], "hello again", chat_id=chat, user_id=chat
+        ),
+        fake.inject_photo(caption="my parcel arrived like this", user_id=chat),
+        fake.inject_voice(user_id=chat),
+        fake.inject_document(user_id=chat),
+        fake.inject_location(52.52, 13.40, user_id=chat),
+        fake.inject_contact("+4915112345678", user_id=chat),
+        fake.inject_group_message("hi all", user_id=chat, chat_id=-100500),
+        fake.inject_command("/start", user_id=chat, chat_id=-100500, chat_type="supergroup"),
+        fake.inject_channel_post("news"),
+        fake.inject_callback_query("old:button", user_id=chat),
+        fake.inject_message("x" * 4096, user_id=chat),
+        fake.inject_command("/nosuchcommand", user_id=chat),
+    ]
+    last = kinds[-1]["update_id"]
+    polling_bot.wait_until(
+        f"SELECT count(*) FROM inbound_updates WHERE update_id = {last} "
+        "AND processed_at IS NOT NULL",
+        1,
+    )
+    for update in kinds:
+        row = polling_bot.rows(
+            "SELECT processed_at, error FROM inbound_updates WHERE update_id = :u",
+            u=update["update_id"],
+        )
+        assert row and row[0][0] is not None and row[0][1] is None, update
+    # sticker, photo, voice, document, location, contact, long text, unknown command;
+    # the edit gets no new answer
+    fake.wait_for(9, chat_id=chat, timeout=10)
+    assert replies_to(fake, -100500)[-1].startswith("I help customers in private chats")
+    assert fake.callback_answer(kinds[10]["callback_query"]["id"]) is not None
+    logs = polling_bot.logs()
+    assert "ERROR" not in logs and "Traceback" not in logs
+    edits = polling_bot.rows("SELECT text FROM interactions WHERE kind = 'edited'")
+    assert ("hello again",) in edits
+
+
+def test_token_never_appears_in_the_logs(polling_bot):
+    logs = polling_bot.logs()
+    assert "getUpdates" in logs or "polling" in logs
+    assert TOKEN not in logs and TOKEN.split(":")[1] not in logs
+
+
+@pytest.fixture
+def own_fake():
+    """A fake server of the test's own, so no other bot is talking to it."""
+    with FakeTelegramServer() as server:
+        yield server
+
+
+def test_webhook_mode_with_secret_token(own_fake, model_dir, tmp_path):
+    fake = own_fake
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/telegram"
+    with run_bot(
+        fake,
+        database_url=f"sqlite:///{tmp_path / 'hook.sqlite3'}",
+        model_dir=model_dir,
+        tmp_path=tmp_path,
+        ready_method="setWebhook",
+        args=(
+            "--webhook-url",
+            url,
+            "--listen",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--secret-token",
+            "s3cret-Token",
+        ),
+    ) as bot:
+        assert fake.webhook_info()["url"] == url
+        fake.inject_message("hi there", user_id=3001)
+        fake.wait_for(1, chat_id=3001, timeout=15)
+        bot.wait_until("SELECT count(*) FROM interactions WHERE telegram_chat_id = 3001", 2)
+        forged = {
+            "update_id": 999999,
+            "message": {
+                "message_id": 1,
+                "date": 0,
+                "chat": {"id": 5, "type": "private"},
+                "text": "forged",
+            },
+        }
+        wrong = httpx.post(url, json=forged, headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"})
+        missing = httpx.post(url, json=forged)
+        assert (wrong.status_code, missing.status_code) == (403, 403)
+        assert bot.scalar("SELECT count(*) FROM inbound_updates WHERE update_id = 999999") == 0
+        assert "Traceback" not in bot.logs()
+
+
+@pytest.mark.postgres
+def test_polling_bot_on_postgresql(own_fake, model_dir, postgres_url, tmp_path):
+    fake = own_fake
+    with run_bot(
+        fake,
+        database_url=postgres_url,
+        model_dir=model_dir,
+        tmp_path=tmp_path,
+        staff_ids=str(STAFF),
+    ) as bot:
+        update = fake.inject_message("I want to talk to a real person", user_id=4001)
+        fake.wait_for(1, chat_id=4001, timeout=10)
+        bot.wait_until("SELECT count(*) FROM conversations WHERE status = 'waiting_human'", 1)
+        fake.wait_for(1, chat_id=STAFF, timeout=10)
+        assert "Handoff #" in replies_to(fake, STAFF)[0]
+        fake.redeliver(update["update_id"])
+        fake.inject_command("/handoffs", user_id=STAFF)
+        fake.wait_for(2, chat_id=STAFF, timeout=10)
+        assert (
+            bot.scalar(
+                "SELECT count(*) FROM interactions WHERE telegram_update_id = :u",
+                u=update["update_id"],
+            )
+            == 1
+        )
+        assert "ERROR" not in bot.logs()
