@@ -45,10 +45,12 @@ def record_inbound_update(
 def mark_update_processed(
     *, session: Session, update_id: int, error: str | None = None, now: datetime | None = None
 ) -> None:
+    """Set processed_at; ``error`` (if given) is recorded and never cleared by a later call."""
+    values: dict[str, Any] = {"processed_at": now or utcnow()}
+    if error is not None:
+        values["error"] = error
     session.execute(
-        sa.update(InboundUpdate)
-        .where(col(InboundUpdate.update_id) == update_id)
-        .values(processed_at=now or utcnow(), error=error)
+        sa.update(InboundUpdate).where(col(InboundUpdate.update_id) == update_id).values(values)
     )
 
 

@@ -18,8 +18,8 @@ from spacy.tokens import Doc
 import nlp.classifier
 import nlp.entities  # noqa: F401 - registers the crm_entities factory
 from nlp.analysis import OUT_OF_SCOPE, Analysis, Entity
-from nlp.classifier import scores
-from nlp.entities import extract_entities
+from nlp.classifier import SklearnTextClassifier, scores
+from nlp.entities import CRMEntityRecognizer, extract_entities
 from nlp.text import MAX_ANALYSED_CHARS, has_words
 from nlp.training import (
     DATA_DIR,
@@ -93,11 +93,15 @@ class NLU:
 
     def set_products(self, names: Iterable[str]) -> None:
         """Teach the entity recogniser the shop's product names."""
-        self.nlp.get_pipe("crm_entities").set_products(list(names))
+        entities = self.nlp.get_pipe("crm_entities")
+        assert isinstance(entities, CRMEntityRecognizer)
+        entities.set_products(list(names))
 
     @property
     def intents(self) -> list[str]:
-        return sorted(self.nlp.get_pipe("intent").labels)
+        classifier = self.nlp.get_pipe("intent")
+        assert isinstance(classifier, SklearnTextClassifier)
+        return sorted(classifier.labels)
 
 
 def default_cache_dir() -> Path:

@@ -18,8 +18,8 @@ import spacy
 import yaml
 from spacy.language import Language
 
-import nlp.classifier  # noqa: F401 - registers the crm_classifier factory
 from nlp.analysis import OUT_OF_SCOPE
+from nlp.classifier import SklearnTextClassifier
 
 log = logging.getLogger(__name__)
 
@@ -121,9 +121,11 @@ def train_pipeline(
     nlp = spacy.blank("en")
     add_entity_ruler(nlp, products=list(products))
     intent = nlp.add_pipe("crm_classifier", name="intent", config={"prefix": INTENT_PREFIX})
+    assert isinstance(intent, SklearnTextClassifier)
     sentiment = nlp.add_pipe(
         "crm_classifier", name="sentiment", config={"prefix": SENTIMENT_PREFIX, "c": 5.0}
     )
+    assert isinstance(sentiment, SklearnTextClassifier)
     intent_rows = list(data.intents) + [(t, OUT_OF_SCOPE) for t in data.out_of_scope]
     log.info("training intent classifier on %d examples", len(intent_rows))
     intent.fit([t for t, _ in intent_rows], [label for _, label in intent_rows], seed=seed)

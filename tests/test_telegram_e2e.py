@@ -7,8 +7,8 @@ import httpx
 import pytest
 
 from bot.fake_telegram import FakeTelegramServer
+from bot.fake_telegram.bot_process import TOKEN, free_port, run_bot
 from bot.services.assistant import UNKNOWN_COMMAND
-from tests.e2e import TOKEN, free_port, run_bot
 
 pytestmark = pytest.mark.slow
 
@@ -220,3 +220,27 @@ def test_polling_bot_on_postgresql(own_fake, model_dir, postgres_url, tmp_path):
             == 1
         )
         assert "ERROR" not in bot.logs()
+
+
+def test_error_while_handling_is_logged_and_the_bot_keeps_running(own_fake, model_dir, tmp_path):
+    fake = own_fake
+    with run_bot(
+        fake,
+        database_url=f"sqlite:///{tmp_path / 'err.sqlite3'}",
+        model_dir=model_dir,
+        tmp_path=tmp_path,
+    ) as bot:
+        fake.inject_fault("sendMessage", status=400, description="Bad Request: injected", times=1)
+        failed = fake.inject_message("hello", user_id=5001)
+        bot.wait_until(
+            f"SELECT count(*) FROM inbound_updates WHERE update_id = "
+            f"{failed['update_id']} AND error IS NOT NULL",
+            1,
+        )
+        fake.inject_message("where is my order", user_id=5001)
+        fake.wait_for(1, chat_id=5001, timeout=10)
+        assert "error while handling update" in bot.logs()
+        assert bot.scalar("SELECT count(*) FROM interactions WHERE direction = 'in'") == 2, (
+            "the customer's message is kept even though the reply failed"
+        )
+        assert bot.process.poll() is None

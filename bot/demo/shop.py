@@ -12,6 +12,7 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from rich.progress import Progress
@@ -183,7 +184,7 @@ def generate_shop(
 ) -> ShopSummary:
     """Fill an empty database with the demo shop, with bulk inserts."""
     rng = random.Random(seed)
-    products = [
+    products: list[dict[str, Any]] = [
         {
             "id": n,
             "sku": f"SKU-{n:04d}",
@@ -196,23 +197,24 @@ def generate_shop(
             ((c, name, p) for c, items in CATALOGUE.items() for name, p in items), start=1
         )
     ]
+    by_category = {c: [p for p in products if p["category"] == c] for c in CATALOGUE}
     session.execute(sa.insert(Product), products)
     customer_rows = _customer_rows(rng, customers, as_of)
     task = progress.add_task("orders", total=customers) if progress else None
     orders: list[dict] = []
     lines: list[dict] = []
     for customer in customer_rows:
-        favourite = rng.choice(list(CATALOGUE))
+        favourites = by_category[rng.choice(list(CATALOGUE))]
         times = _order_times(rng, customer["first_seen_at"], as_of)
         for ordered in times:
             order_id = len(orders) + 1
             status, dates = _status(rng, ordered, as_of)
             total = Decimal("0")
             for _ in range(rng.choice((1, 1, 1, 2, 2, 3))):
-                pool = [p for p in products if p["category"] == favourite]
-                product = rng.choice(pool if rng.random() < 0.6 else products)
+                product = rng.choice(favourites if rng.random() < 0.6 else products)
                 quantity = 1 if rng.random() < 0.85 else 2
-                total += product["price"] * quantity
+                price: Decimal = product["price"]
+                total += price * quantity
                 lines.append(
                     {
                         "order_id": order_id,

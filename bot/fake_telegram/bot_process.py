@@ -1,4 +1,7 @@
-"""Runs `crmbot run` as a real subprocess against the fake Telegram Bot API server."""
+"""Runs `crmbot run` as a real subprocess against the fake Telegram Bot API server.
+
+Used by the end-to-end tests and the benchmarks.
+"""
 
 from __future__ import annotations
 
@@ -14,10 +17,10 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from bot.fake_telegram import FakeTelegramServer
+from bot.fake_telegram.server import FakeTelegramServer
 
 TOKEN = "123456789:AAE2e-TestTokenForTheFakeServer_xyz"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
