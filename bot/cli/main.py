@@ -1,18 +1,17 @@
-"""The `crmbot` command line."""
+"""The `crmbot` command line: the app and the commands that wire the bot."""
 
 from __future__ import annotations
 
 import logging
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from bot.logs import setup_logging
-from bot.settings import Settings, SettingsError, load_settings
+from bot.cli.common import console, err, get_settings
+from bot.cli.nlu import nlu_app
+from bot.settings import SettingsError
 
 app = typer.Typer(
     help="crmbot: a conversational CRM assistant that lives in Telegram.",
@@ -22,25 +21,9 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema: upgrade and inspect.", no_args_is_help=True)
 config_app = typer.Typer(help="Show the configuration.", no_args_is_help=True)
-nlu_app = typer.Typer(help="Train and try the NLU pipeline.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(nlu_app, name="nlu")
-
-console = Console()
-err = Console(stderr=True)
-log = logging.getLogger("crmbot")
-
-
-def _settings(**overrides: object) -> Settings:
-    try:
-        settings = load_settings(**overrides)
-    except SettingsError as exc:
-        err.print(f"[bold red]Configuration error:[/] {exc}", markup=True, highlight=False)
-        raise typer.Exit(2) from None
-    secret = settings.telegram_token.get_secret_value() if settings.telegram_token else ""
-    setup_logging(settings.log_level, secrets=(secret,))
-    return settings
 
 
 @app.command()
@@ -65,7 +48,7 @@ def run(
     from bot.telegram.runner import WebhookOptions, run_bot
     from bot.wiring import build_services
 
-    settings = _settings()
+    settings = get_settings()
     try:
         settings.token()
         webhook = WebhookOptions(webhook_url, listen, port, secret_token) if webhook_url else None
@@ -91,7 +74,7 @@ def chat(
     from bot.demo.script import DEMO_STAFF_ID
     from bot.wiring import build_services
 
-    settings = _settings()
+    settings = get_settings()
     if demo:
         if not (settings.data_dir / "demo.sqlite3").exists():
             err.print("No demo database yet: run `crmbot demo` first.")
@@ -123,7 +106,7 @@ def demo(
     """Build a fresh demo shop and play scripted conversations (no token needed)."""
     from bot.demo.run import run_demo
 
-    settings = _settings()
+    settings = get_settings()
     logging.getLogger().setLevel(max(logging.WARNING, logging.getLogger().level))
     run_demo(settings, console=console, customers=customers, seed=seed)
 
@@ -134,7 +117,7 @@ def db_upgrade() -> None:
     from db import migrate
     from db.engine import make_engine
 
-    settings = _settings()
+    settings = get_settings()
     engine = make_engine(settings.resolved_database_url)
     migrate.upgrade(engine)
     console.print(f"Database is at revision {migrate.current_revision(engine)} (newest).")
@@ -146,7 +129,7 @@ def db_current() -> None:
     from db import migrate
     from db.engine import make_engine
 
-    settings = _settings()
+    settings = get_settings()
     engine = make_engine(settings.resolved_database_url)
     current, head = migrate.current_revision(engine), migrate.head_revision()
     state = "up to date" if current == head else f"behind (newest is {head})"
@@ -156,50 +139,11 @@ def db_current() -> None:
 @config_app.command("show")
 def config_show() -> None:
     """Print the configuration, with secrets masked."""
-    settings = _settings()
+    settings = get_settings()
     table = Table("variable", "value")
     for key, value in settings.masked().items():
         table.add_row(key, value)
     console.print(table)
-
-
-@nlu_app.command("train")
-def nlu_train(
-    output: Annotated[Path, typer.Option(help="Folder to write the trained pipeline to.")],
-    data: Annotated[
-        Path | None,
-        typer.Option(help="Folder with intents.yml, sentiment.yml and out_of_scope.yml."),
-    ] = None,
-) -> None:
-    """Train the NLU pipeline and save it (then set CRMBOT_MODEL_PATH to use it)."""
-    from nlp.pipeline import NLU
-    from nlp.training import DATA_DIR, TrainingDataError, load_training_data, train_pipeline
-
-    _settings()
-    try:
-        training = load_training_data(data or DATA_DIR)
-    except TrainingDataError as exc:
-        err.print(f"[bold red]Training data error:[/] {exc}", highlight=False)
-        raise typer.Exit(2) from None
-    with console.status(f"Training on {len(training.intents):,} intent examples…"):
-        nlu = NLU(train_pipeline(training))
-    nlu.save(output)
-    console.print(f"Saved to {output}. Use it with CRMBOT_MODEL_PATH={output}")
-
-
-@nlu_app.command("analyze")
-def nlu_analyze(text: Annotated[str, typer.Argument(help="A customer message.")]) -> None:
-    """Show what the NLU makes of one message."""
-    from nlp import load_or_train
-
-    settings = _settings()
-    result = load_or_train(model_path=settings.model_path).analyze(text)
-    console.print(
-        f"intent: {result.intent} ({result.confidence:.2f}); best guess {result.top_intent}"
-    )
-    console.print(f"sentiment: {result.sentiment} ({result.sentiment_score:+.2f})")
-    for entity in result.entities:
-        console.print(f"entity: {entity.label} {entity.text!r} → {entity.value}", markup=False)
 
 
 @app.command("fake-telegram")
