@@ -51,6 +51,13 @@ class Settings(BaseSettings):
     shop_name: str = Field("shop", description="The business's name, used in answers.")
     timezone: str = Field("UTC", description="IANA time zone for schedules and reports.")
     log_level: str = Field("INFO", description="Logging level.")
+    refresh_time: str = Field("02:00", description="Local time of the nightly analytics refresh.")
+    daily_digest_time: str = Field("08:00", description="Local time of the daily digest.")
+    weekly_digest_day: str = Field("mon", description="Weekday of the weekly digest.")
+    weekly_digest_time: str = Field("08:30", description="Local time of the weekly digest.")
+    misfire_grace_hours: float = Field(
+        6.0, ge=0, description="A run missed by at most this much is caught up once at start."
+    )
     model_path: Path | None = Field(None, description="Trained NLU pipeline folder.")
 
     @field_validator("staff_ids", "admin_ids", mode="before")
@@ -95,6 +102,21 @@ class Settings(BaseSettings):
         if not (sep and head.isdigit() and tail):
             raise ValueError("does not look like a bot token (expected <digits>:<secret>)")
         return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("refresh_time", "daily_digest_time", "weekly_digest_time")
+    @classmethod
+    def _check_time(cls, value: str) -> str:
+        from bot.services.schedule import parse_time
+
+        parse_time(value)
+        return value.strip()
+
+    @field_validator("weekly_digest_day")
+    @classmethod
+    def _check_weekday(cls, value: str) -> str:
+        from bot.services.schedule import WEEKDAYS, parse_weekday
+
+        return WEEKDAYS[parse_weekday(value)]
 
     @field_validator("log_level")
     @classmethod

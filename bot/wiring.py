@@ -6,6 +6,7 @@ import logging
 
 from bot.services.answers import load_answers
 from bot.services.context import Services
+from bot.services.schedule import Schedule, parse_time, parse_weekday
 from bot.settings import Settings
 from db import migrate, queries
 from db.engine import make_engine, make_session_factory, session_scope
@@ -45,4 +46,17 @@ def build_services(
         admin_ids=settings.admin_ids,
         staff_chat_id=settings.staff_chat_id,
         tz=settings.tz,
+        schedules=schedules_from(settings),
     )
+
+
+def schedules_from(settings: Settings) -> dict[str, Schedule]:
+    """When each scheduled job runs, from the settings (local times)."""
+    return {
+        "analytics_refresh": Schedule(parse_time(settings.refresh_time)),
+        "daily_digest": Schedule(parse_time(settings.daily_digest_time)),
+        "weekly_digest": Schedule(
+            parse_time(settings.weekly_digest_time),
+            weekday=parse_weekday(settings.weekly_digest_day),
+        ),
+    }

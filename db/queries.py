@@ -4,7 +4,7 @@ nothing: the caller owns the transaction (see ``db.engine.session_scope``)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,6 +19,8 @@ from db.models import (
     Direction,
     InboundUpdate,
     Interaction,
+    JobRun,
+    JobStatus,
     Order,
     Product,
     StaffMember,
@@ -241,3 +243,76 @@ def inbound_label_counts(*, session: Session, column: str, since: datetime) -> d
         .group_by(field)
     ).all()
     return {str(label): int(n) for label, n in rows}
+
+
+# --- job runs ----------------------------------------------------------------------------
+
+
+def claim_job_run(
+    *,
+    session: Session,
+    job: str,
+    scheduled_for: datetime,
+    now: datetime,
+    stale_after: timedelta = timedelta(minutes=15),
+) -> JobRun | None:
+    """Claim the run of ``job`` for ``scheduled_for``; None if it ran or is running.
+
+    The unique (job, scheduled_for) constraint makes the claim atomic across processes. A
+    failed run, or one still marked running long after it started (the process died), is
+    claimed again so it is retried once more.
+    """
+    existing = session.exec(
+        select(JobRun).where(JobRun.job == job, JobRun.scheduled_for == scheduled_for)
+    ).first()
+    if existing is None:
+        run = JobRun(job=job, scheduled_for=scheduled_for, started_at=now)
+        try:
+            with session.begin_nested():
+                session.add(run)
+                session.flush()
+        except IntegrityError:
+            return None
+        return run
+    retryable = existing.status == JobStatus.FAILED or (
+        existing.status == JobStatus.RUNNING and existing.started_at < now - stale_after
+    )
+    if not retryable:
+        return None
+    claimed = session.execute(
+        sa.update(JobRun)
+        .where(
+            col(JobRun.id) == existing.id,
+            col(JobRun.status) == existing.status,
+            col(JobRun.started_at) == existing.started_at,
+        )
+        .values(status=JobStatus.RUNNING, started_at=now, finished_at=None)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    session.refresh(existing)
+    return existing
+
+
+def finish_job_run(
+    *, session: Session, run_id: int, status: str, detail: str, now: datetime
+) -> None:
+    session.execute(
+        sa.update(JobRun)
+        .where(col(JobRun.id) == run_id)
+        .values(status=status, detail=detail, finished_at=now)
+    )
+
+
+def recent_job_runs(*, session: Session, limit: int = 20) -> Sequence[JobRun]:
+    return session.exec(
+        select(JobRun).order_by(col(JobRun.started_at).desc(), col(JobRun.id).desc()).limit(limit)
+    ).all()
+
+
+def job_run_done(*, session: Session, job: str, scheduled_for: datetime) -> bool:
+    """True if the run succeeded (a failed or stale one may be retried)."""
+    status = session.exec(
+        select(JobRun.status).where(JobRun.job == job, JobRun.scheduled_for == scheduled_for)
+    ).first()
+    return status == JobStatus.SUCCEEDED

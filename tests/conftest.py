@@ -90,3 +90,16 @@ def pytest_report_header(config: pytest.Config) -> str:
     if POSTGRES_URL:
         return f"PostgreSQL tests: ON ({POSTGRES_URL.split('@')[-1]})"
     return "PostgreSQL tests: off (set CRMBOT_TEST_POSTGRES_URL to run them)"
+
+
+@pytest.fixture
+def shop(services: Services) -> Services:
+    """The services over a small generated shop (300 customers, fixed seed)."""
+    from datetime import UTC, datetime
+
+    from bot.demo.shop import generate_shop
+    from db.engine import session_scope
+
+    with session_scope(services.session_factory) as session:
+        generate_shop(session, seed=7, customers=300, as_of=datetime.now(UTC))
+    return services

@@ -3,12 +3,22 @@ against the fake Telegram Bot API server, in polling and in webhook mode."""
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime, timedelta
+
 import httpx
 import pytest
 
+from bot.demo.shop import generate_shop
 from bot.fake_telegram import FakeTelegramServer
 from bot.fake_telegram.bot_process import TOKEN, free_port, run_bot
 from bot.services.assistant import UNKNOWN_COMMAND
+from bot.services.refresh import run_refresh
+from bot.settings import Settings
+from bot.wiring import build_services
+from db import migrate
+from db.engine import make_engine, make_session_factory, session_scope
+from nlp import NLU
 
 pytestmark = pytest.mark.slow
 
@@ -244,3 +254,91 @@ def test_error_while_handling_is_logged_and_the_bot_keeps_running(own_fake, mode
             "the customer's message is kept even though the reply failed"
         )
         assert bot.process.poll() is None
+
+
+def test_missed_digest_is_sent_once_across_restarts(own_fake, model_dir, tmp_path):
+    """A digest due a few minutes ago is caught up at start, once; a restart sends nothing."""
+    fake = own_fake
+    staff_chat = -100777
+    due = (datetime.now(UTC) - timedelta(minutes=3)).strftime("%H:%M")
+    env = {
+        "CRMBOT_STAFF_CHAT_ID": str(staff_chat),
+        "CRMBOT_DAILY_DIGEST_TIME": due,
+        "CRMBOT_REFRESH_TIME": due,
+        "CRMBOT_MISFIRE_GRACE_HOURS": "0.5",
+        "CRMBOT_TIMEZONE": "UTC",
+    }
+    database_url = f"sqlite:///{tmp_path / 'jobs.sqlite3'}"
+    with run_bot(
+        fake,
+        database_url=database_url,
+        model_dir=model_dir,
+        tmp_path=tmp_path,
+        staff_ids=str(STAFF),
+        extra_env=env,
+    ) as bot:
+        fake.wait_for(1, chat_id=staff_chat, timeout=30)
+        bot.wait_until(
+            "SELECT count(*) FROM job_runs WHERE job = 'daily_digest' AND status = 'succeeded'",
+            1,
+            timeout=15,
+        )
+        first_logs = bot.logs()
+    photos = [c for c in fake.calls("sendPhoto") if c.ok]
+    assert len(photos) == 1
+    (text,) = [m["text"] for m in fake.sent_messages(staff_chat) if "text" in m]
+    assert text.startswith("📈 Daily digest")
+    with run_bot(
+        fake,
+        database_url=database_url,
+        model_dir=model_dir,
+        tmp_path=tmp_path,
+        staff_ids=str(STAFF),
+        extra_env=env,
+    ) as bot:
+        time.sleep(8)  # past the catch-up at start
+        assert "ran before; skipped" in bot.logs() or "catching up" not in bot.logs()
+    assert len([c for c in fake.calls("sendPhoto") if c.ok]) == 1, "no second digest"
+    assert "Traceback" not in first_logs
+
+
+def test_segment_paging_buttons_end_to_end(own_fake, model_dir, tmp_path):
+    fake = own_fake
+    database_url = f"sqlite:///{tmp_path / 'seg.sqlite3'}"
+    engine = make_engine(database_url)
+    migrate.upgrade(engine)
+    factory = make_session_factory(engine)
+    with session_scope(factory) as session:
+        generate_shop(session, seed=3, customers=300, as_of=datetime.now(UTC))
+    services = build_services(
+        Settings(_env_file=None, database_url=database_url), nlu=NLU.load(model_dir)
+    )
+    run_refresh(services, as_of=datetime.now(UTC))
+    with run_bot(
+        fake,
+        database_url=database_url,
+        model_dir=model_dir,
+        tmp_path=tmp_path,
+        staff_ids=str(STAFF),
+    ):
+        fake.inject_command("/segment", "Loyal Customers", user_id=STAFF)
+        (first,) = fake.wait_for(1, chat_id=STAFF, timeout=10)
+        assert "page 1/" in first["text"]
+        fake.click_button("next ▶", message_id=first["message_id"], user_id=STAFF)
+
+        def page_text() -> str:
+            (message,) = [m for m in fake.chat_history(STAFF)
+                          if m["message_id"] == first["message_id"]]
+            return message["text"]
+
+        deadline = time.monotonic() + 10
+        while "page 2/" not in page_text():
+            assert time.monotonic() < deadline, page_text()
+            time.sleep(0.05)
+        stranger = fake.inject_callback_query("seg|Loyal Customers|3", user_id=2099,
+                                              chat_id=STAFF, message_id=first["message_id"])
+        deadline = time.monotonic() + 10
+        while fake.callback_answer(stranger["callback_query"]["id"]) is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert "page 2/" in page_text(), "a customer can't page staff lists"

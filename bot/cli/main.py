@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from bot.cli.analytics import analytics_app, digest_command, jobs_app
 from bot.cli.common import console, err, get_settings
 from bot.cli.nlu import nlu_app
 from bot.settings import SettingsError
@@ -24,6 +25,9 @@ config_app = typer.Typer(help="Show the configuration.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(nlu_app, name="nlu")
+app.add_typer(analytics_app, name="analytics")
+app.add_typer(jobs_app, name="jobs")
+app.command("digest")(digest_command)
 
 
 @app.command()

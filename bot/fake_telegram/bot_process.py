@@ -72,6 +72,7 @@ def run_bot(
     staff_ids: str = "",
     args: tuple[str, ...] = (),
     ready_method: str = "getUpdates",
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[BotProcess]:
     env = {
         **os.environ,
@@ -84,6 +85,7 @@ def run_bot(
         "CRMBOT_STAFF_IDS": staff_ids,
         "CRMBOT_LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
+        **(extra_env or {}),
     }
     log_path = tmp_path / f"bot-{time.monotonic_ns()}.log"
     with log_path.open("wb") as log_file:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from analytics.segments import ALL_SEGMENTS
+from bot.services import customers
 from bot.services.commands import COMMANDS, CommandCall, as_customer
 from bot.services.context import Services
 from bot.services.conversation import handle_customer_message
-from bot.services.messages import IncomingMessage, Reply
+from bot.services.messages import IncomingCallback, IncomingMessage, Reply
 from db.clock import utcnow
+from db.engine import session_scope
 from db.models import InteractionKind
 
 UNKNOWN_COMMAND = "Sorry, I don't know that command. Send /help to see what I can do."
@@ -42,3 +45,26 @@ def handle_message(
         edited = message.kind == InteractionKind.EDITED
         return [] if edited else [Reply(message.sender.chat_id, STAFF_TEXT)]
     return handle_customer_message(services, message, now=now)
+
+
+STALE_BUTTON = "This button is no longer active."
+
+
+def handle_callback(
+    services: Services, callback: IncomingCallback
+) -> tuple[str | None, list[Reply]]:
+    """A button press: a short notice for the button, and replies (edits) for the chat.
+
+    Staff buttons are authorised on every press, like staff commands.
+    """
+    kind, _, rest = callback.data.partition("|")
+    chat_id = callback.sender.chat_id
+    if kind == "seg" and services.is_staff(callback.sender.user_id):
+        name, _, page = rest.rpartition("|")
+        if name in ALL_SEGMENTS and page.isdigit():
+            with session_scope(services.session_factory) as session:
+                text, buttons = customers.segment_page(session, name, int(page))
+            return None, [
+                Reply(chat_id, text, buttons=buttons, edit_message_id=callback.message_id)
+            ]
+    return STALE_BUTTON, []

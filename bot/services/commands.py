@@ -12,9 +12,11 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from bot.services import staff
+from analytics.segments import ALL_SEGMENTS
+from bot.services import customers, staff
 from bot.services.context import Services
 from bot.services.conversation import Stored, handle_customer_message
+from bot.services.digest import PERIODS, build_digest, digest_replies
 from bot.services.flows import set_marketing_consent
 from bot.services.messages import IncomingMessage, Reply
 from db.engine import session_scope
@@ -153,6 +155,44 @@ def resolve(call: CommandCall) -> list[Reply]:
     return [to_customer, Reply(call.chat_id, f"✅ #{conversation_id} resolved.")]
 
 
+def segments(call: CommandCall) -> list[Reply]:
+    with session_scope(call.services.session_factory) as session:
+        return [Reply(call.chat_id, customers.segments_overview(session))]
+
+
+def segment(call: CommandCall) -> list[Reply]:
+    name = customers.resolve_segment(call.args)
+    if name is None:
+        known = ", ".join(ALL_SEGMENTS)
+        return [Reply(call.chat_id, f"Usage: /segment NAME, one of: {known}")]
+    with session_scope(call.services.session_factory) as session:
+        text, buttons = customers.segment_page(session, name, 0)
+    return [Reply(call.chat_id, text, buttons=buttons)]
+
+
+def customer(call: CommandCall) -> list[Reply]:
+    if not call.args:
+        return [
+            Reply(call.chat_id, "Usage: /customer ID (#id, external id, @username or Telegram id)")
+        ]
+    with session_scope(call.services.session_factory) as session:
+        return [Reply(call.chat_id, customers.customer_profile(session, call.args))]
+
+
+def atrisk(call: CommandCall) -> list[Reply]:
+    with session_scope(call.services.session_factory) as session:
+        return [Reply(call.chat_id, customers.at_risk(session))]
+
+
+def digest(call: CommandCall) -> list[Reply]:
+    period = call.args.strip().lower() or "day"
+    if period not in PERIODS:
+        return [Reply(call.chat_id, "Usage: /digest [day|week]")]
+    with session_scope(call.services.session_factory) as session:
+        built = build_digest(call.services, session, period=period, until=call.now)
+    return digest_replies(built, [call.chat_id])
+
+
 COMMANDS: dict[str, Command] = {
     c.name: c
     for c in [
@@ -165,5 +205,18 @@ COMMANDS: dict[str, Command] = {
         Command("handoffs", "conversations waiting for a human", True, handoffs),
         Command("reply", "answer a handed-over conversation", True, reply, usage="ID text"),
         Command("resolve", "close a conversation", True, resolve, usage="ID"),
+        Command("segments", "customers per RFM segment, and the change", True, segments),
+        Command(
+            "segment", "a segment's customers, most valuable first", True, segment, usage="NAME"
+        ),
+        Command(
+            "customer",
+            "a customer's profile, scores, orders and messages",
+            True,
+            customer,
+            usage="ID",
+        ),
+        Command("atrisk", "valuable customers drifting away", True, atrisk),
+        Command("digest", "the satisfaction digest now", True, digest, usage="[day|week]"),
     ]
 }

@@ -9,6 +9,7 @@ from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
 from bot.services.answers import AnswerTable
+from bot.services.schedule import Schedule
 from nlp import NLU
 
 
@@ -24,6 +25,7 @@ class Services:
     admin_ids: frozenset[int] = field(default_factory=frozenset)
     staff_chat_id: int | None = None
     tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    schedules: dict[str, Schedule] = field(default_factory=dict)
 
     def is_staff(self, user_id: int) -> bool:
         return user_id in self.staff_ids or user_id in self.admin_ids

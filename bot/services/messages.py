@@ -57,14 +57,31 @@ class Button:
     data: str
 
 
+@dataclass(frozen=True, slots=True)
+class IncomingCallback:
+    """A press on an inline button: its data and the message it was attached to."""
+
+    sender: Sender
+    data: str
+    message_id: int | None = None
+    channel: str = "telegram"
+
+
 @dataclass(slots=True)
 class Reply:
-    """A message to send. ``interaction_id`` is set once the reply was stored."""
+    """A message to send. ``interaction_id`` is set once the reply was stored.
+
+    With ``photo`` (PNG bytes), the picture is sent first with ``caption``, then the text.
+    With ``edit_message_id``, the bot's earlier message is edited instead (button paging).
+    """
 
     chat_id: int
     text: str
     buttons: list[list[Button]] = field(default_factory=list)
     interaction_id: int | None = None
+    photo: bytes | None = None
+    caption: str | None = None
+    edit_message_id: int | None = None
 
 
 def split_text(text: str, *, limit: int = TELEGRAM_MAX_CHARS) -> list[str]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from typing import Any
 
 from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, Update
-from telegram.error import Forbidden, TelegramError
+from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -23,19 +24,19 @@ from telegram.ext import (
     filters,
 )
 
-from bot.services.assistant import handle_message
+from bot.services.assistant import handle_callback, handle_message
 from bot.services.commands import COMMANDS
 from bot.services.context import Services
-from bot.services.messages import Reply, split_text
+from bot.services.messages import IncomingCallback, Reply, Sender, split_text
 from bot.settings import Settings
 from bot.telegram.convert import keyboard, to_incoming, update_kind
+from bot.telegram.scheduling import schedule_jobs
 from db import queries
 from db.engine import session_scope
 
 log = logging.getLogger(__name__)
 
 GROUP_HINT = "I help customers in private chats. Please message me directly."
-STALE_BUTTON = "This button is no longer active."
 
 
 class CrmContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):
@@ -80,6 +81,17 @@ async def mark_processed(update: Update, context: CrmContext) -> None:
 async def send_replies(context: CrmContext, replies: list[Reply]) -> None:
     """Send replies in order, splitting long ones; remember the Telegram message ids."""
     for reply in replies:
+        if reply.photo is not None:
+            try:
+                await context.bot.send_photo(
+                    reply.chat_id, photo=reply.photo, caption=reply.caption
+                )
+            except Forbidden:
+                log.warning("chat %s blocked the bot or never started it", reply.chat_id)
+                continue
+        if reply.edit_message_id is not None:
+            await _edit(context, reply)
+            continue
         parts = split_text(reply.text)
         for index, part in enumerate(parts):
             last = index == len(parts) - 1
@@ -94,6 +106,18 @@ async def send_replies(context: CrmContext, replies: list[Reply]) -> None:
                 await asyncio.to_thread(
                     _record_message_id, context.services, reply.interaction_id, sent.message_id
                 )
+
+
+async def _edit(context: CrmContext, reply: Reply) -> None:
+    try:
+        await context.bot.edit_message_text(
+            split_text(reply.text)[0],
+            chat_id=reply.chat_id,
+            message_id=reply.edit_message_id,
+            reply_markup=keyboard(reply.buttons),
+        )
+    except BadRequest as exc:  # "message is not modified" when a page is pressed twice
+        log.info("edit of message %s skipped: %s", reply.edit_message_id, exc.message)
 
 
 def _record_message_id(services: Services, interaction_id: int, message_id: int) -> None:
@@ -128,9 +152,26 @@ async def on_group_message(update: Update, context: CrmContext) -> None:
 
 
 async def on_callback(update: Update, context: CrmContext) -> None:
+    """A button press: authorised and handled by the core; the button gets its answer."""
     query = update.callback_query
-    if query is not None:
-        await query.answer(STALE_BUTTON)
+    user = update.effective_user
+    if query is None or user is None:
+        return
+    chat_id = query.message.chat.id if query.message is not None else user.id
+    callback = IncomingCallback(
+        sender=Sender(
+            user_id=user.id,
+            chat_id=chat_id,
+            first_name=user.first_name,
+            last_name=user.last_name,
+            username=user.username,
+        ),
+        data=query.data or "",
+        message_id=query.message.message_id if query.message is not None else None,
+    )
+    notice, replies = await asyncio.to_thread(handle_callback, context.services, callback)
+    await query.answer(notice)
+    await send_replies(context, replies)
 
 
 async def on_error(update: object, context: CrmContext) -> None:
@@ -186,4 +227,5 @@ def build_application(settings: Settings, services: Services) -> Application:  #
     application.add_handler(CallbackQueryHandler(on_callback), group=0)
     application.add_handler(TypeHandler(Update, mark_processed), group=1)
     application.add_error_handler(on_error)
+    schedule_jobs(application, services, grace=timedelta(hours=settings.misfire_grace_hours))
     return application

@@ -1,0 +1,107 @@
+"""Scheduled jobs on python-telegram-bot's JobQueue (APScheduler 3 underneath).
+
+JobQueue keeps no jobs across restarts; what makes the schedule restart-safe is the
+``job_runs`` table (see :mod:`bot.services.jobs`): each run is claimed once, and at start
+every run missed within the grace time is caught up once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from telegram.ext import Application
+
+from bot.services import jobs
+from bot.services.context import Services
+from db.clock import utcnow
+
+if TYPE_CHECKING:
+    from bot.telegram.app import CrmContext
+
+log = logging.getLogger(__name__)
+CATCH_UP_DELAY_SECONDS = 5
+
+
+async def run_scheduled(context: CrmContext, name: str, scheduled_for: Any) -> None:
+    """Claim, execute, send and record one run; the bot keeps going if it fails."""
+    services = context.services
+    run_id = await asyncio.to_thread(
+        jobs.claim, services, name, scheduled_for=scheduled_for, now=utcnow()
+    )
+    if run_id is None:
+        log.info("job %s for %s ran before; skipped", name, scheduled_for.isoformat())
+        return
+    started = time.perf_counter()
+    try:
+        report = await asyncio.to_thread(jobs.execute, services, name, scheduled_for=scheduled_for)
+        from bot.telegram.app import send_replies
+
+        await send_replies(context, report.replies)
+    except Exception as exc:
+        log.exception("job %s for %s failed", name, scheduled_for.isoformat())
+        await asyncio.to_thread(
+            jobs.finish,
+            services,
+            run_id,
+            report=None,
+            error=f"{type(exc).__name__}: {exc}",
+            seconds=time.perf_counter() - started,
+        )
+        return
+    await asyncio.to_thread(
+        jobs.finish,
+        services,
+        run_id,
+        report=report,
+        error=None,
+        seconds=time.perf_counter() - started,
+    )
+    log.info("job %s for %s done", name, scheduled_for.isoformat())
+
+
+async def on_schedule(context: CrmContext) -> None:
+    assert context.job is not None
+    name = str(context.job.data)
+    scheduled_for = context.services.schedules[name].last_due(utcnow(), context.services.tz)
+    await run_scheduled(context, name, scheduled_for)
+
+
+def catch_up(grace: timedelta) -> Any:
+    async def run(context: CrmContext) -> None:
+        missed = await asyncio.to_thread(
+            jobs.missed_runs,
+            context.services.schedules,
+            services=context.services,
+            now=utcnow(),
+            grace=grace,
+        )
+        for name, scheduled_for in missed:
+            log.info("catching up %s for %s", name, scheduled_for.isoformat())
+            await run_scheduled(context, name, scheduled_for)
+
+    return run
+
+
+def schedule_jobs(application: Application, services: Services, *, grace: timedelta) -> None:  # type: ignore[type-arg]
+    """Register every job at its local time, and one catch-up shortly after start."""
+    queue = application.job_queue
+    if queue is None:
+        raise RuntimeError("python-telegram-bot was installed without the job-queue extra")
+    for name, schedule in services.schedules.items():
+        at = schedule.at.replace(tzinfo=services.tz)
+        # PTB counts days 0-6 from Sunday; Schedule counts from Monday.
+        days = (0, 1, 2, 3, 4, 5, 6) if schedule.weekday is None else ((schedule.weekday + 1) % 7,)
+        queue.run_daily(
+            on_schedule,
+            time=at,
+            days=days,
+            name=name,
+            data=name,
+            job_kwargs={"misfire_grace_time": int(grace.total_seconds()) or None},
+        )
+        log.info("scheduled %s %s (%s)", name, schedule.describe(), services.tz.key)
+    queue.run_once(catch_up(grace), when=CATCH_UP_DELAY_SECONDS, name="catch_up")

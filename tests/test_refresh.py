@@ -1,0 +1,87 @@
+"""The analytics refresh on a generated shop: snapshots, segments, clusters, CLV, and the
+staff views built on them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlmodel import func, select
+
+from analytics.segments import ALL_SEGMENTS
+from bot.services.assistant import STALE_BUTTON, UNKNOWN_COMMAND, handle_callback
+from bot.services.messages import IncomingCallback
+from bot.services.refresh import run_refresh
+from db.engine import session_scope
+from db.models import Customer, CustomerSnapshot
+from tests.conftest import STAFF_ID
+from tests.helpers import say, sender
+
+
+def test_refresh_stores_one_snapshot_row_per_customer(shop):
+    result = run_refresh(shop, as_of=datetime.now(UTC))
+    with session_scope(shop.session_factory) as session:
+        customers = session.exec(select(func.count()).select_from(Customer)).one()
+        rows = session.exec(select(CustomerSnapshot)).all()
+    assert result.customers == customers == len(rows) == 300
+    assert sum(result.segments.values()) == 300
+    assert set(result.segments) <= set(ALL_SEGMENTS)
+    assert result.clv_fitted and result.clusters
+    scored = [r for r in rows if r.r_score]
+    assert all(1 <= r.r_score <= 5 and r.segment != "Unclassified" for r in scored)
+    assert all(r.p_alive is not None and 0 <= r.p_alive <= 1 for r in scored)
+    assert all(r.satisfaction is not None and 0 <= r.satisfaction <= 100 for r in rows)
+    assert all(r.cluster for r in scored)
+
+
+def test_refresh_again_on_the_same_day_replaces_the_snapshot(shop):
+    run_refresh(shop, as_of=datetime.now(UTC))
+    run_refresh(shop, as_of=datetime.now(UTC))
+    with session_scope(shop.session_factory) as session:
+        assert session.exec(select(func.count()).select_from(CustomerSnapshot)).one() == 300
+
+
+def test_segments_command_shows_counts_and_change(shop):
+    assert "No analytics yet" in say(shop, "/segments", user_id=STAFF_ID)[0].text
+    run_refresh(shop, as_of=datetime.now(UTC) - timedelta(days=7))
+    run_refresh(shop, as_of=datetime.now(UTC))
+    (answer,) = say(shop, "/segments", user_id=STAFF_ID)
+    assert "300 customers" in answer.text and "change since" in answer.text
+    assert "Champions:" in answer.text
+
+
+def test_segment_pages_with_buttons_and_authorised_presses(shop):
+    run_refresh(shop, as_of=datetime.now(UTC))
+    (page,) = say(shop, "/segment loyal customers", user_id=STAFF_ID)
+    assert page.text.startswith("Loyal Customers:") and "page 1/" in page.text
+    (button,) = page.buttons[0]
+    assert button.data == "seg|Loyal Customers|1"
+    press = IncomingCallback(sender=sender(STAFF_ID), data=button.data, message_id=55)
+    notice, (edit,) = handle_callback(shop, press)
+    assert notice is None and edit.edit_message_id == 55 and "page 2/" in edit.text
+    stranger = IncomingCallback(sender=sender(501), data=button.data, message_id=55)
+    assert handle_callback(shop, stranger) == (STALE_BUTTON, [])
+    assert "Usage: /segment NAME" in say(shop, "/segment nonsense", user_id=STAFF_ID)[0].text
+
+
+def test_customer_profile_and_at_risk(shop):
+    run_refresh(shop, as_of=datetime.now(UTC))
+    (profile,) = say(shop, "/customer C00005", user_id=STAFF_ID)
+    assert profile.text.startswith("👤 #5 ") and "Segment:" in profile.text
+    assert "Last orders:" in profile.text
+    assert "No customer matches" in say(shop, "/customer nobody", user_id=STAFF_ID)[0].text
+    (risky,) = say(shop, "/atrisk", user_id=STAFF_ID)
+    assert "drifting away" in risky.text or "No customers at risk" in risky.text
+
+
+def test_digest_command_sends_text_and_chart(shop):
+    run_refresh(shop, as_of=datetime.now(UTC))
+    say(shop, "this is ridiculous, my parcel is late again")
+    (digest,) = say(shop, "/digest week", user_id=STAFF_ID)
+    assert digest.photo is not None and digest.photo.startswith(b"\x89PNG")
+    assert digest.text.startswith("📈 Weekly digest") and "Segments" in digest.text
+    assert "Usage: /digest" in say(shop, "/digest month", user_id=STAFF_ID)[0].text
+
+
+def test_analytics_commands_are_refused_to_customers(shop):
+    for command in ("/segments", "/segment Champions", "/customer 1", "/atrisk", "/digest"):
+        assert say(shop, command)[0].text == UNKNOWN_COMMAND
