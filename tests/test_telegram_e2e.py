@@ -327,16 +327,18 @@ def test_segment_paging_buttons_end_to_end(own_fake, model_dir, tmp_path):
         fake.click_button("next ▶", message_id=first["message_id"], user_id=STAFF)
 
         def page_text() -> str:
-            (message,) = [m for m in fake.chat_history(STAFF)
-                          if m["message_id"] == first["message_id"]]
+            (message,) = [
+                m for m in fake.chat_history(STAFF) if m["message_id"] == first["message_id"]
+            ]
             return message["text"]
 
         deadline = time.monotonic() + 10
         while "page 2/" not in page_text():
             assert time.monotonic() < deadline, page_text()
             time.sleep(0.05)
-        stranger = fake.inject_callback_query("seg|Loyal Customers|3", user_id=2099,
-                                              chat_id=STAFF, message_id=first["message_id"])
+        stranger = fake.inject_callback_query(
+            "seg|Loyal Customers|3", user_id=2099, chat_id=STAFF, message_id=first["message_id"]
+        )
         deadline = time.monotonic() + 10
         while fake.callback_answer(stranger["callback_query"]["id"]) is None:
             assert time.monotonic() < deadline
