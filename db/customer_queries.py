@@ -101,14 +101,15 @@ def customer_order_totals(*, session: Session, customer_id: int) -> tuple[int, f
 def at_risk_customers(
     *, session: Session, as_of: date, segments: Sequence[str], limit: int
 ) -> Sequence[tuple[Customer, CustomerSnapshot]]:
-    """Valuable customers who are drifting away: given segments, highest CLV first."""
+    """Valuable customers who are drifting away: given segments, biggest past spend first
+    (their predicted value is low by definition, so past value says what is at stake)."""
     return session.exec(
         select(Customer, CustomerSnapshot)
         .join(CustomerSnapshot, col(CustomerSnapshot.customer_id) == Customer.id)
         .where(CustomerSnapshot.as_of == as_of, col(CustomerSnapshot.segment).in_(segments))
         .order_by(
-            col(CustomerSnapshot.clv).desc().nulls_last(),
             col(CustomerSnapshot.monetary).desc().nulls_last(),
+            col(CustomerSnapshot.clv).desc().nulls_last(),
         )
         .limit(limit)
     ).all()

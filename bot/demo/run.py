@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from bot.demo.history import generate_history
 from bot.demo.script import DEMO_STAFF_ID, link_demo_customers, play_script
 from bot.demo.shop import generate_shop
+from bot.services.digest import build_digest
+from bot.services.refresh import run_refresh
 from bot.settings import Settings
 from bot.wiring import build_services
 from db import queries
@@ -62,19 +65,46 @@ def run_demo(
     with session_scope(services.session_factory) as session:
         senders = link_demo_customers(session)
         products = queries.product_names(session=session)
+        history = generate_history(
+            session,
+            services.nlu,
+            customer_ids=list(range(len(senders) + 1, customers + 1)),
+            now=as_of,
+            seed=seed,
+        )
     services.nlu.set_products(products)
     table = Table(title="Demo shop")
-    for column in ("products", "customers", "orders", "order lines"):
+    columns = ("products", "customers", "orders", "order lines", "past chats", "surveys")
+    for column in columns:
         table.add_column(column, justify="right")
-    table.add_row(
-        *(
-            f"{n:,}"
-            for n in (summary.products, summary.customers, summary.orders, summary.order_lines)
-        )
+    figures = (
+        summary.products,
+        summary.customers,
+        summary.orders,
+        summary.order_lines,
+        history.conversations,
+        history.surveys,
     )
+    table.add_row(*(f"{n:,}" for n in figures))
     console.print(table)
+    with console.status("Analytics refresh: a week ago and now…"):
+        run_refresh(services, as_of=as_of - timedelta(days=7))
+        refresh = run_refresh(services, as_of=as_of)
+    console.print(
+        f"Analytics: {refresh.customers:,} customers scored into {len(refresh.segments)} "
+        f"segments and {len(refresh.clusters)} behavioural clusters "
+        f"({'; '.join(f'“{name}”' for name in refresh.clusters)}); CLV model "
+        f"{'fitted' if refresh.clv_fitted else 'not fitted'} in {refresh.seconds:.1f} s."
+    )
     console.rule("Conversations")
     play_script(services, senders, console)
+    console.rule("Digest")
+    chart = settings.data_dir / "demo-digest.png"
+    with session_scope(services.session_factory) as session:
+        digest = build_digest(services, session, period="week", until=as_of)
+    chart.write_bytes(digest.chart_png)
+    console.print(digest.text, markup=False, highlight=False)
+    console.print(f"\nThe digest chart is saved to [bold]{chart}[/].")
     console.rule()
     console.print(
         f"Done in {time.perf_counter() - started:.1f} s. Try it yourself: "

@@ -49,6 +49,16 @@ def _latest_order_of(index: int) -> Callable[[Session], str]:
     return text
 
 
+def _customer_of(index: int) -> Callable[[Session], str]:
+    def text(session: Session) -> str:
+        customer = session.exec(
+            select(Customer).where(Customer.telegram_user_id == FIRST_DEMO_USER + index)
+        ).first()
+        return f"#{customer.id}" if customer else "#1"
+
+    return text
+
+
 def _someone_elses_order(session: Session) -> str:
     order = session.exec(
         select(Order)
@@ -59,13 +69,36 @@ def _someone_elses_order(session: Session) -> str:
     return order.external_id if order else "100002"
 
 
-def _waiting_conversation(session: Session) -> str:
-    conversation = session.exec(
-        select(Conversation)
-        .where(Conversation.status == ConversationStatus.WAITING_HUMAN)
-        .order_by(col(Conversation.handoff_at).desc())
-    ).first()
-    return str(conversation.id if conversation else 0)
+def _handed_over(index: int) -> Callable[[Session], tuple[int, str]]:
+    """The conversation of demo customer ``index`` that waits for a human, and the name."""
+
+    def find(session: Session) -> tuple[int, str]:
+        row = session.exec(
+            select(Conversation, Customer)
+            .join(Customer, col(Customer.id) == Conversation.customer_id)
+            .where(
+                Customer.telegram_user_id == FIRST_DEMO_USER + index,
+                Conversation.status == ConversationStatus.WAITING_HUMAN,
+            )
+        ).first()
+        if row is None:
+            return 0, "there"
+        conversation, customer = row
+        return conversation.id or 0, customer.first_name or "there"
+
+    return find
+
+
+def _staff_reply(session: Session) -> str:
+    conversation_id, name = _handed_over(6)(session)
+    return (
+        f"/reply {conversation_id} Hi {name}, I'm Jordan from support. I've expedited your "
+        "parcel: it arrives tomorrow, and the shipping is on us."
+    )
+
+
+def _staff_resolve(session: Session) -> str:
+    return f"/resolve {_handed_over(6)(session)[0]}"
 
 
 SCRIPT: list[Step] = [
@@ -86,14 +119,8 @@ SCRIPT: list[Step] = [
     Step(6, "I want to talk to a real person please"),
     Step(6, "hello?? anyone there"),
     Step("staff", "/handoffs"),
-    Step(
-        "staff",
-        lambda s: (
-            f"/reply {_waiting_conversation(s)} Hi Grace, I'm Sam from support. "
-            "I've expedited your parcel: it arrives tomorrow."
-        ),
-    ),
-    Step("staff", lambda s: f"/resolve {_waiting_conversation(s)}"),
+    Step("staff", _staff_reply),
+    Step("staff", _staff_resolve),
     Step(7, "😀", kind=InteractionKind.STICKER),
     Step(8, "pls stop sending me promo messages"),
     Step(9, "what's the weather like in Paris tomorrow?"),
@@ -101,6 +128,9 @@ SCRIPT: list[Step] = [
     Step(10, "/frobnicate"),
     Step(11, "thanks a lot, you were super helpful! bye"),
     Step("staff", "/stats"),
+    Step("staff", "/segments"),
+    Step("staff", "/atrisk"),
+    Step("staff", lambda s: f"/customer {_customer_of(6)(s)}"),
 ]
 
 

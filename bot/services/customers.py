@@ -153,7 +153,7 @@ def at_risk(session: Session) -> str:
     rows = cq.at_risk_customers(session=session, as_of=as_of, segments=AT_RISK_SEGMENTS, limit=15)
     if not rows:
         return f"No customers at risk on {as_of:%d %b %Y}. 🎉"
-    lines = [f"⚠️ Valuable customers drifting away ({as_of:%d %b %Y}), highest CLV first:"]
+    lines = [f"⚠️ Valuable customers drifting away ({as_of:%d %b %Y}), biggest spenders first:"]
     for customer, snap in rows:
         risk = f", churn risk {churn_risk(snap)}" if (snap.frequency or 0) > 1 else ""
         lines.append(
