@@ -72,18 +72,13 @@ def order_aggregates(*, session: Session, as_of: datetime) -> OrderAggregates:
         statement,
         {"as_of": _as_of_param(session, as_of), "excluded": [str(s) for s in EXCLUDED_STATUSES]},
     ).all()
-    if not rows:
-        empty = np.array([], dtype=np.float64)
-        return OrderAggregates(
-            np.array([], dtype=np.int64), empty, empty, np.array([], dtype=np.int64), empty
-        )
-    ids, recency, tenure, frequency, monetary = zip(*rows, strict=True)
+    table = np.array(rows, dtype=np.float64).reshape(-1, 5)  # one conversion, in C
     return OrderAggregates(
-        customer_ids=np.asarray(ids, dtype=np.int64),
-        recency_days=np.maximum(np.asarray(recency, dtype=np.float64), 0.0),
-        tenure_days=np.maximum(np.asarray(tenure, dtype=np.float64), 0.0),
-        frequency=np.asarray(frequency, dtype=np.int64),
-        monetary=np.asarray(monetary, dtype=np.float64),
+        customer_ids=table[:, 0].astype(np.int64),
+        recency_days=np.maximum(table[:, 1], 0.0),
+        tenure_days=np.maximum(table[:, 2], 0.0),
+        frequency=table[:, 3].astype(np.int64),
+        monetary=table[:, 4],
     )
 
 

@@ -198,7 +198,17 @@ class Product(SQLModel, table=True):
 
 class Order(SQLModel, table=True):
     __tablename__ = "orders"
-    __table_args__ = (sa.Index("ix_orders_customer_ordered", "customer_id", "ordered_at"),)
+    # Covers the RFM and CLV aggregations (customer, time, status, amount) as well as
+    # "latest orders of a customer", so those scans never touch the table.
+    __table_args__ = (
+        sa.Index(
+            "ix_orders_customer_ordered_status_total",
+            "customer_id",
+            "ordered_at",
+            "status",
+            "total",
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     external_id: str = Field(max_length=64, unique=True)

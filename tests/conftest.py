@@ -103,3 +103,14 @@ def shop(services: Services) -> Services:
     with session_scope(services.session_factory) as session:
         generate_shop(session, seed=7, customers=300, as_of=datetime.now(UTC))
     return services
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, model_dir: Path) -> dict[str, str]:
+    return {
+        "CRMBOT_DATA_DIR": str(tmp_path / "data"),
+        "CRMBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'data' / 'crm.sqlite3'}",
+        "CRMBOT_MODEL_PATH": str(model_dir),
+        "CRMBOT_TELEGRAM_TOKEN": "",
+        "CRMBOT_STAFF_IDS": "",
+    }

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlmodel import Session, select
 
+from bot.fake_telegram.bot_process import ROOT
 from bot.services.assistant import handle_message
 from bot.services.context import Services
 from bot.services.messages import IncomingMessage, Reply, Sender
@@ -90,3 +94,17 @@ def add_order(
 
 def interactions(session: Session) -> list[Interaction]:
     return list(session.exec(select(Interaction).order_by(Interaction.id)).all())
+
+
+def crmbot(
+    *args: str, env: dict[str, str], stdin: str = "", timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        cwd=ROOT,
+        input=stdin,
+        text=True,
+        capture_output=True,
+        timeout=timeout,
+        env={**os.environ, "COLUMNS": "200", **env},
+    )

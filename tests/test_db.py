@@ -57,7 +57,7 @@ def test_indexes_for_staff_queries_exist(engine):
     assert {
         "ix_interactions_customer_created",
         "ix_interactions_created_intent",
-        "ix_orders_customer_ordered",
+        "ix_orders_customer_ordered_status_total",
         "ix_conversations_customer_status",
     } <= names
 

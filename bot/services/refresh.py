@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import sqlalchemy as sa
@@ -24,6 +24,7 @@ from bot.services.clv import fit_clv_models, predict_clv
 from bot.services.context import Services
 from bot.services.satisfaction import score_customers
 from db import analytics_queries as aq
+from db.bulk import insert_rows
 from db.engine import session_scope
 from db.models import CustomerSnapshot
 
@@ -66,7 +67,7 @@ class RefreshResult:
 def _align(ids: np.ndarray, source_ids: np.ndarray, values: np.ndarray, fill: float) -> np.ndarray:
     """``values`` (one per ``source_ids``) re-indexed onto ``ids``; missing get ``fill``."""
     out = np.full(ids.shape[0], fill, dtype=np.float64)
-    if source_ids.size:
+    if source_ids.size and ids.size:
         positions = np.searchsorted(ids, source_ids)
         ok = (positions < ids.shape[0]) & (
             ids[np.minimum(positions, ids.shape[0] - 1)] == source_ids
@@ -90,8 +91,10 @@ def run_refresh(
     snapshot_day = as_of.astimezone(services.tz).date()
     with session_scope(services.session_factory) as session:
         step("orders")
-        ids = aq.all_customer_ids(session=session, as_of=as_of)
         orders = aq.order_aggregates(session=session, as_of=as_of)
+        # Everyone known by then: imported customers are created at import time, so those
+        # with orders before ``as_of`` count too.
+        ids = np.union1d(aq.all_customer_ids(session=session, as_of=as_of), orders.customer_ids)
         step("scores")
         frequency = _align(ids, orders.customer_ids, orders.frequency.astype(float), 0.0)
         rfm = RFMInput(
@@ -189,11 +192,36 @@ def run_refresh(
     )
 
 
-def _nullable(values: np.ndarray | None, index: int, digits: int = 4) -> float | None:
+SNAPSHOT_COLUMNS = (
+    "customer_id",
+    "as_of",
+    "recency_days",
+    "frequency",
+    "monetary",
+    "tenure_days",
+    "r_score",
+    "f_score",
+    "m_score",
+    "segment",
+    "cluster",
+    "satisfaction",
+    "p_alive",
+    "expected_purchases_90d",
+    "clv",
+    "computed_at",
+)
+
+
+def _column(values: np.ndarray | None, n: int, digits: int) -> list[float | None]:
+    """Rounded floats with NaN as None (a whole column at once: fast on 1M rows)."""
     if values is None:
-        return None
-    value = float(values[index])
-    return None if np.isnan(value) else round(value, digits)
+        return [None] * n
+    rounded = np.round(values.astype(np.float64), digits)
+    return [None if v != v else v for v in rounded.tolist()]  # v != v: NaN
+
+
+def _ints(values: np.ndarray, keep: np.ndarray) -> list[int | None]:
+    return [int(v) if k else None for v, k in zip(values.tolist(), keep.tolist(), strict=True)]
 
 
 def _store_snapshot(
@@ -212,31 +240,28 @@ def _store_snapshot(
     """Replace the snapshot of ``day`` with one row per customer (bulk insert)."""
     table = CustomerSnapshot.__table__
     session.execute(sa.delete(table).where(table.c.as_of == day))
-    batch: list[dict] = []
-    for i, customer_id in enumerate(ids.tolist()):
-        scored = bool(scores.scored[i])
-        batch.append(
-            {
-                "customer_id": customer_id,
-                "as_of": day,
-                "recency_days": int(rfm.recency_days[i]) if scored else None,
-                "frequency": int(rfm.frequency[i]),
-                "monetary": round(float(rfm.monetary[i]), 2),
-                "tenure_days": int(rfm.tenure_days[i]) if scored else None,
-                "r_score": int(scores.r_score[i]) or None,
-                "f_score": int(scores.f_score[i]) or None,
-                "m_score": int(scores.m_score[i]) or None,
-                "segment": str(segments[i]),
-                "cluster": clusters[i] or None,
-                "satisfaction": _nullable(satisfaction, i, 1),
-                "p_alive": _nullable(p_alive, i),
-                "expected_purchases_90d": _nullable(expected, i),
-                "clv": _nullable(value, i, 2),
-                "computed_at": datetime.now().astimezone(),
-            }
-        )
-        if len(batch) >= 20_000:
-            session.execute(sa.insert(table), batch)
-            batch = []
-    if batch:
-        session.execute(sa.insert(table), batch)
+    n = ids.shape[0]
+    scored = scores.scored
+    computed_at = datetime.now(UTC)
+    columns = zip(
+        ids.tolist(),
+        [day] * n,
+        _ints(np.nan_to_num(rfm.recency_days).astype(np.int64), scored),
+        rfm.frequency.tolist(),
+        _column(rfm.monetary, n, 2),
+        _ints(np.nan_to_num(rfm.tenure_days).astype(np.int64), scored),
+        _ints(scores.r_score, scored),
+        _ints(scores.f_score, scored),
+        _ints(scores.m_score, scored),
+        segments.tolist(),
+        [c or None for c in clusters.tolist()],
+        _column(satisfaction, n, 1),
+        _column(p_alive, n, 4),
+        _column(expected, n, 4),
+        _column(value, n, 2),
+        [computed_at] * n,
+        strict=True,
+    )
+    rows = list(columns)
+    for start in range(0, n, 100_000):
+        insert_rows(session, "customer_snapshots", SNAPSHOT_COLUMNS, rows[start : start + 100_000])
