@@ -6,6 +6,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
+# pg_dump/pg_restore for `crmbot db backup` and the nightly backup on PostgreSQL.
+RUN apt-get update \
+    && apt-get install --yes --no-install-recommends postgresql-client \
+    && rm -rf /var/lib/apt/lists/*
+
 RUN groupadd --system --gid 10001 crmbot \
     && useradd --system --uid 10001 --gid crmbot --home-dir /home/crmbot --create-home crmbot
 

@@ -7,6 +7,7 @@ and lower layers get plain values.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -59,6 +60,21 @@ class Settings(BaseSettings):
         6.0, ge=0, description="A run missed by at most this much is caught up once at start."
     )
     model_path: Path | None = Field(None, description="Trained NLU pipeline folder.")
+    log_pii: bool = Field(
+        False, description="Debug only: allow message texts and contact data in the logs."
+    )
+    backup_dir: Path | None = Field(
+        None, description="Folder for nightly backups; default: data_dir/backups."
+    )
+    backup_keep: int = Field(7, ge=1, description="How many nightly backups to keep.")
+    backup_time: str = Field("03:00", description="Local time of the nightly backup.")
+    retention_months: int = Field(
+        24, ge=1, description="Months after which message texts are masked (aggregates stay)."
+    )
+    retention_time: str = Field("03:30", description="Local time of the nightly retention job.")
+    pseudonym_key: SecretStr | None = Field(
+        None, description="Secret key for pseudonymized exports (HMAC-SHA256)."
+    )
 
     @field_validator("staff_ids", "admin_ids", mode="before")
     @classmethod
@@ -103,7 +119,9 @@ class Settings(BaseSettings):
             raise ValueError("does not look like a bot token (expected <digits>:<secret>)")
         return SecretStr(value.get_secret_value().strip())
 
-    @field_validator("refresh_time", "daily_digest_time", "weekly_digest_time")
+    @field_validator(
+        "refresh_time", "daily_digest_time", "weekly_digest_time", "backup_time", "retention_time"
+    )
     @classmethod
     def _check_time(cls, value: str) -> str:
         from bot.services.schedule import parse_time
@@ -136,6 +154,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'crmbot.sqlite3').as_posix()}"
+
+    @property
+    def resolved_backup_dir(self) -> Path:
+        return self.backup_dir or self.data_dir / "backups"
 
     def token(self) -> str:
         """The bot token; raises :class:`SettingsError` naming the variable if unset."""
@@ -178,8 +200,24 @@ def mask_url_password(url: str) -> str:
         return url.split("@")[-1]
 
 
+DEFAULT_SECRETS_DIR = Path("/run/secrets")
+
+
+def secrets_dir() -> Path | None:
+    """Where secret files live (Docker/Kubernetes secrets): ``CRMBOT_SECRETS_DIR``, else
+    ``/run/secrets`` if it exists. A file there named like the variable, e.g.
+    ``crmbot_telegram_token``, provides its value; the environment wins over files."""
+    configured = os.environ.get("CRMBOT_SECRETS_DIR")
+    folder = Path(configured) if configured else DEFAULT_SECRETS_DIR
+    return folder if folder.is_dir() else None
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """Build settings from the environment and ``.env``; errors name the variable."""
+    """Build settings from the environment, ``.env`` and secret files; errors name the
+    variable."""
+    folder = secrets_dir()
+    if folder is not None and "_secrets_dir" not in overrides:
+        overrides["_secrets_dir"] = folder
     try:
         return Settings(**overrides)
     except ValidationError as exc:

@@ -47,6 +47,10 @@ def build_services(
         staff_chat_id=settings.staff_chat_id,
         tz=settings.tz,
         schedules=schedules_from(settings),
+        retention_months=settings.retention_months,
+        backup_dir=settings.resolved_backup_dir,
+        backup_keep=settings.backup_keep,
+        database_url=settings.resolved_database_url,
     )
 
 
@@ -59,4 +63,6 @@ def schedules_from(settings: Settings) -> dict[str, Schedule]:
             parse_time(settings.weekly_digest_time),
             weekday=parse_weekday(settings.weekly_digest_day),
         ),
+        "nightly_backup": Schedule(parse_time(settings.backup_time)),
+        "retention": Schedule(parse_time(settings.retention_time)),
     }

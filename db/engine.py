@@ -20,7 +20,8 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     and a CLI command can share the file. A ``postgresql://`` URL uses psycopg 3.
     """
     parsed = make_url(url)
-    kwargs: dict[str, Any] = {"echo": echo}
+    # SQL parameters hold message texts and contact data: keep them out of errors and logs.
+    kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() == "sqlite":

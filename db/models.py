@@ -347,3 +347,59 @@ class JobRun(SQLModel, table=True):
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     status: str = Field(default=JobStatus.RUNNING, max_length=16)
     detail: str | None = Field(default=None, sa_type=sa.Text)
+
+
+# --- data protection ---------------------------------------------------------------------
+
+
+class AuditAction(StrEnum):
+    CUSTOMER_VIEWED = "customer.viewed"
+    SEGMENT_VIEWED = "segment.viewed"
+    LIST_VIEWED = "list.viewed"
+    REPLY_SENT = "conversation.reply"
+    HANDOFF_TAKEN = "conversation.taken"
+    CONVERSATION_RESOLVED = "conversation.resolved"
+    AUDIT_VIEWED = "audit.viewed"
+    EXPORTED = "data.exported"
+    OFFER_SENT = "offer.sent"
+    DELETED = "customer.deleted"
+    RETENTION_MASKED = "retention.masked"
+
+
+class AuditEntry(SQLModel, table=True):
+    """One staff (or system) action that read or changed customer data. Append-only:
+    no code path updates or deletes a row, and on PostgreSQL a trigger refuses both."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        sa.Index("ix_audit_log_customer_at", "customer_id", "at"),
+        sa.Index("ix_audit_log_actor_at", "actor_telegram_id", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    actor_telegram_id: int | None = Field(default=None, sa_type=sa.BigInteger)
+    staff_member_id: int | None = Field(default=None)
+    actor: str = Field(default="staff", max_length=32)
+    action: str = Field(max_length=32)
+    customer_id: int | None = Field(default=None)
+    detail: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+
+
+class ConsentPurpose(StrEnum):
+    MARKETING = "marketing"
+    ANALYTICS = "analytics"
+
+
+class ConsentRecord(SQLModel, table=True):
+    """A consent given or withdrawn: what for, when, and where it came from."""
+
+    __tablename__ = "consent_records"
+    __table_args__ = (sa.Index("ix_consent_records_customer_purpose", "customer_id", "purpose"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customers.id", ondelete="CASCADE")
+    purpose: str = Field(max_length=16)
+    granted: bool
+    source: str = Field(max_length=64)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

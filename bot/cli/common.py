@@ -20,7 +20,7 @@ def get_settings(**overrides: object) -> Settings:
         err.print(f"[bold red]Configuration error:[/] {exc}", markup=True, highlight=False)
         raise typer.Exit(2) from None
     secret = settings.telegram_token.get_secret_value() if settings.telegram_token else ""
-    setup_logging(settings.log_level, secrets=(secret,))
+    setup_logging(settings.log_level, secrets=(secret,), log_pii=settings.log_pii)
     return settings
 
 

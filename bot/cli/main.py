@@ -11,6 +11,8 @@ from rich.table import Table
 
 from bot.cli.analytics import analytics_app, digest_command, jobs_app
 from bot.cli.common import console, err, get_settings
+from bot.cli.data import backup_command, export_app, restore_command
+from bot.cli.imports import import_app
 from bot.cli.nlu import nlu_app
 from bot.settings import SettingsError
 
@@ -28,6 +30,10 @@ app.add_typer(nlu_app, name="nlu")
 app.add_typer(analytics_app, name="analytics")
 app.add_typer(jobs_app, name="jobs")
 app.command("digest")(digest_command)
+app.add_typer(import_app, name="import")
+app.add_typer(export_app, name="export")
+db_app.command("backup")(backup_command)
+db_app.command("restore")(restore_command)
 
 
 @app.command()

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from analytics.segments import ALL_SEGMENTS
-from bot.services import customers
-from bot.services.commands import COMMANDS, CommandCall, as_customer
+from bot.services.commands import COMMANDS, CommandCall, as_customer, audited_segment_page
 from bot.services.context import Services
 from bot.services.conversation import handle_customer_message
 from bot.services.messages import IncomingCallback, IncomingMessage, Reply
@@ -35,7 +34,12 @@ def handle_message(
     if parsed is not None:
         name, args = parsed
         command = COMMANDS.get(name)
-        if command is None or (command.staff_only and not is_staff):
+        is_admin = message.sender.user_id in services.admin_ids
+        if (
+            command is None
+            or (command.staff_only and not is_staff)
+            or (command.admin_only and not is_admin)
+        ):
             if is_staff:
                 return [Reply(message.sender.chat_id, UNKNOWN_COMMAND)]
             call = CommandCall(services, message, args, now)
@@ -63,7 +67,9 @@ def handle_callback(
         name, _, page = rest.rpartition("|")
         if name in ALL_SEGMENTS and page.isdigit():
             with session_scope(services.session_factory) as session:
-                text, buttons = customers.segment_page(session, name, int(page))
+                text, buttons = audited_segment_page(
+                    session, name, int(page), staff_user_id=callback.sender.user_id, now=utcnow()
+                )
             return None, [
                 Reply(chat_id, text, buttons=buttons, edit_message_id=callback.message_id)
             ]

@@ -13,14 +13,15 @@ from datetime import datetime
 from sqlmodel import Session
 
 from analytics.segments import ALL_SEGMENTS
-from bot.services import customers, staff
+from bot.services import audit, customers, privacy, staff
 from bot.services.context import Services
 from bot.services.conversation import Stored, handle_customer_message
 from bot.services.digest import PERIODS, build_digest, digest_replies
 from bot.services.flows import set_marketing_consent
-from bot.services.messages import IncomingMessage, Reply
+from bot.services.messages import Button, IncomingMessage, Reply
+from db import customer_queries as cq
 from db.engine import session_scope
-from db.models import Customer, InteractionKind
+from db.models import AuditAction, Conversation, Customer, InteractionKind
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Command:
     staff_only: bool
     handler: Callable[[CommandCall], list[Reply]]
     usage: str = ""
+    admin_only: bool = False
 
 
 # --- customer commands -------------------------------------------------------------------
@@ -82,11 +84,12 @@ def help_command(call: CommandCall) -> list[Reply]:
         ),
     ]
     if is_staff:
+        is_admin = call.message.sender.user_id in call.services.admin_ids
         lines += ["", "Staff commands:"]
         lines += [
             f"/{c.name}{' ' + c.usage if c.usage else ''} — {c.description}"
             for c in COMMANDS.values()
-            if c.staff_only
+            if c.staff_only and (is_admin or not c.admin_only)
         ]
         return [Reply(call.chat_id, "\n".join(lines))]
     return as_customer(call, lambda _session, _stored: "\n".join(lines))
@@ -96,9 +99,27 @@ def stop(call: CommandCall) -> list[Reply]:
     def answer(session: Session, stored: Stored) -> str:
         customer = session.get(Customer, stored.customer_id)
         assert customer is not None
-        set_marketing_consent(session, customer, consent=False, now=call.now)
+        set_marketing_consent(
+            session, customer, consent=False, now=call.now, source="telegram:/stop"
+        )
         return (
             "Done: you won't get offers or promotions from me. Support answers are not affected."
+        )
+
+    return as_customer(call, answer)
+
+
+def privacy_command(call: CommandCall) -> list[Reply]:
+    def answer(session: Session, stored: Stored) -> str:
+        customer = session.get(Customer, stored.customer_id)
+        assert customer is not None
+        if call.args.strip():
+            return privacy.change_consent(session, customer, call.args, now=call.now)
+        return privacy.privacy_notice(
+            session,
+            customer,
+            shop_name=call.services.shop_name,
+            retention_months=call.services.retention_months,
         )
 
     return as_customer(call, answer)
@@ -113,9 +134,24 @@ def stats(call: CommandCall) -> list[Reply]:
     return [Reply(call.chat_id, staff.render_stats(report))]
 
 
+def _audit_list(call: CommandCall, session: Session, name: str, viewed: list[int]) -> None:
+    """A staff list that names customers counts as reading each of them."""
+    if viewed:
+        audit.record(
+            session,
+            action=AuditAction.LIST_VIEWED,
+            now=call.now,
+            actor_telegram_id=call.message.sender.user_id,
+            detail={"list": name, "customers": viewed},
+        )
+
+
 def handoffs(call: CommandCall) -> list[Reply]:
+    viewed: list[int] = []
     with session_scope(call.services.session_factory) as session:
-        return [Reply(call.chat_id, staff.list_handoffs(session, now=call.now))]
+        text = staff.list_handoffs(session, now=call.now, viewed=viewed)
+        _audit_list(call, session, "handoffs", viewed)
+    return [Reply(call.chat_id, text)]
 
 
 def _conversation_id(call: CommandCall, usage: str) -> tuple[int, str]:
@@ -125,12 +161,44 @@ def _conversation_id(call: CommandCall, usage: str) -> tuple[int, str]:
     return int(head.lstrip("#")), rest.strip()
 
 
+def _audit_conversation(
+    call: CommandCall, session: Session, conversation_id: int, action: str
+) -> None:
+    """Audit a staff action on a conversation; the first reply also takes the handoff.
+
+    Recorded in the action's own transaction: if the action fails, so does the entry.
+    """
+    conversation = session.get(Conversation, conversation_id)
+    if conversation is None:
+        return
+    who = call.message.sender.user_id
+    detail = {"conversation": conversation_id}
+    if action == AuditAction.REPLY_SENT and conversation.assigned_staff_id is None:
+        audit.record(
+            session,
+            action=AuditAction.HANDOFF_TAKEN,
+            now=call.now,
+            actor_telegram_id=who,
+            customer_id=conversation.customer_id,
+            detail=detail,
+        )
+    audit.record(
+        session,
+        action=action,
+        now=call.now,
+        actor_telegram_id=who,
+        customer_id=conversation.customer_id,
+        detail=detail,
+    )
+
+
 def reply(call: CommandCall) -> list[Reply]:
     try:
         conversation_id, text = _conversation_id(call, "/reply ID text")
         if not text:
             raise staff.StaffActionError("Usage: /reply ID text")
         with session_scope(call.services.session_factory) as session:
+            _audit_conversation(call, session, conversation_id, AuditAction.REPLY_SENT)
             to_customer = staff.reply_to_customer(
                 session,
                 conversation_id=conversation_id,
@@ -147,6 +215,7 @@ def resolve(call: CommandCall) -> list[Reply]:
     try:
         conversation_id, _ = _conversation_id(call, "/resolve ID")
         with session_scope(call.services.session_factory) as session:
+            _audit_conversation(call, session, conversation_id, AuditAction.CONVERSATION_RESOLVED)
             to_customer = staff.resolve_conversation(
                 session, conversation_id=conversation_id, now=call.now
             )
@@ -166,8 +235,26 @@ def segment(call: CommandCall) -> list[Reply]:
         known = ", ".join(ALL_SEGMENTS)
         return [Reply(call.chat_id, f"Usage: /segment NAME, one of: {known}")]
     with session_scope(call.services.session_factory) as session:
-        text, buttons = customers.segment_page(session, name, 0)
+        text, buttons = audited_segment_page(
+            session, name, 0, staff_user_id=call.message.sender.user_id, now=call.now
+        )
     return [Reply(call.chat_id, text, buttons=buttons)]
+
+
+def audited_segment_page(
+    session: Session, name: str, page: int, *, staff_user_id: int, now: datetime
+) -> tuple[str, list[list[Button]]]:
+    """A segment page for staff; the customers listed on it are recorded as read."""
+    viewed: list[int] = []
+    text, buttons = customers.segment_page(session, name, page, viewed=viewed)
+    audit.record(
+        session,
+        action=AuditAction.SEGMENT_VIEWED,
+        now=now,
+        actor_telegram_id=staff_user_id,
+        detail={"segment": name, "page": page, "customers": viewed},
+    )
+    return text, buttons
 
 
 def customer(call: CommandCall) -> list[Reply]:
@@ -176,12 +263,46 @@ def customer(call: CommandCall) -> list[Reply]:
             Reply(call.chat_id, "Usage: /customer ID (#id, external id, @username or Telegram id)")
         ]
     with session_scope(call.services.session_factory) as session:
+        found = cq.find_customer(session=session, ident=call.args)
+        if found is not None:
+            audit.record(
+                session,
+                action=AuditAction.CUSTOMER_VIEWED,
+                now=call.now,
+                actor_telegram_id=call.message.sender.user_id,
+                customer_id=found.id,
+            )
         return [Reply(call.chat_id, customers.customer_profile(session, call.args))]
 
 
-def atrisk(call: CommandCall) -> list[Reply]:
+def audit_command(call: CommandCall) -> list[Reply]:
+    """Admins only (checked by the router): the audit trail of a customer or a staff member."""
+    parsed = audit.parse_audit_args(call.args)
+    if parsed is None:
+        return [Reply(call.chat_id, audit.AUDIT_USAGE)]
+    kind, ident = parsed
     with session_scope(call.services.session_factory) as session:
-        return [Reply(call.chat_id, customers.at_risk(session))]
+        if kind == "customer":
+            rows = audit.entries(session, customer_id=ident)
+        else:
+            rows = audit.entries(session, actor_telegram_id=ident)
+        audit.record(
+            session,
+            action=AuditAction.AUDIT_VIEWED,
+            now=call.now,
+            actor_telegram_id=call.message.sender.user_id,
+            customer_id=ident if kind == "customer" else None,
+            detail={"of": kind, "id": ident},
+        )
+        return [Reply(call.chat_id, audit.render(rows, title=f"Audit of {kind} {ident}"))]
+
+
+def atrisk(call: CommandCall) -> list[Reply]:
+    viewed: list[int] = []
+    with session_scope(call.services.session_factory) as session:
+        text = customers.at_risk(session, viewed=viewed)
+        _audit_list(call, session, "atrisk", viewed)
+    return [Reply(call.chat_id, text)]
 
 
 def digest(call: CommandCall) -> list[Reply]:
@@ -199,6 +320,13 @@ COMMANDS: dict[str, Command] = {
         Command("start", "start talking to the assistant", False, start),
         Command("help", "what I can do", False, help_command),
         Command("stop", "no more offers or promotions", False, stop),
+        Command(
+            "privacy",
+            "what we store about you, and your consents",
+            False,
+            privacy_command,
+            usage="[marketing|analytics on|off]",
+        ),
         Command(
             "stats", "customers, conversations, messages, intent and sentiment mix", True, stats
         ),
@@ -218,5 +346,13 @@ COMMANDS: dict[str, Command] = {
         ),
         Command("atrisk", "valuable customers drifting away", True, atrisk),
         Command("digest", "the satisfaction digest now", True, digest, usage="[day|week]"),
+        Command(
+            "audit",
+            "who read or changed a customer's data (admins)",
+            True,
+            audit_command,
+            usage="customer|staff ID",
+            admin_only=True,
+        ),
     ]
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import sessionmaker
@@ -26,6 +27,10 @@ class Services:
     staff_chat_id: int | None = None
     tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     schedules: dict[str, Schedule] = field(default_factory=dict)
+    retention_months: int = 24
+    backup_dir: Path | None = None
+    backup_keep: int = 7
+    database_url: str = ""
 
     def is_staff(self, user_id: int) -> bool:
         return user_id in self.staff_ids or user_id in self.admin_ids

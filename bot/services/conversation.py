@@ -7,6 +7,7 @@ so a failure while answering never loses what the customer wrote.
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -96,8 +97,14 @@ def _analyse(services: Services, message: IncomingMessage, now: datetime) -> Ana
         return None
     try:
         return services.nlu.analyze(message.text, today=now.astimezone(services.tz).date())
-    except Exception:  # the message is stored and answered even if the NLU fails
-        log.exception("NLU failed on interaction from user %s", message.sender.user_id)
+    except Exception as exc:  # the message is stored and answered even if the NLU fails
+        # The exception's message may quote the text: log its type and stack only.
+        log.error(
+            "NLU failed on interaction from user %s: %s\n%s",
+            message.sender.user_id,
+            type(exc).__name__,
+            "".join(traceback.format_tb(exc.__traceback__)),
+        )
         return None
 
 

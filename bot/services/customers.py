@@ -55,7 +55,10 @@ def resolve_segment(name: str) -> str | None:
     return matches[0] if len(matches) == 1 else None
 
 
-def segment_page(session: Session, segment: str, page: int) -> tuple[str, list[list[Button]]]:
+def segment_page(
+    session: Session, segment: str, page: int, *, viewed: list[int] | None = None
+) -> tuple[str, list[list[Button]]]:
+    """One page of a segment's customers; their ids are appended to ``viewed`` if given."""
     as_of = cq.latest_snapshot_date(session=session)
     if as_of is None:
         return NO_SNAPSHOT, []
@@ -70,6 +73,8 @@ def segment_page(session: Session, segment: str, page: int) -> tuple[str, list[l
         + (f" · page {page + 1}/{pages}" if total else ""),
     ]
     for customer, snap in rows:
+        if viewed is not None and customer.id is not None:
+            viewed.append(customer.id)
         lines.append(
             f"#{customer.id} {customer.display_name}: {snap.frequency or 0} orders, "
             f"spent {_money(snap.monetary)}, last {snap.recency_days} days ago, "
@@ -146,7 +151,8 @@ def customer_profile(session: Session, ident: str) -> str:
     return "\n".join(lines)
 
 
-def at_risk(session: Session) -> str:
+def at_risk(session: Session, *, viewed: list[int] | None = None) -> str:
+    """The at-risk list; the ids of the customers shown are appended to ``viewed``."""
     as_of = cq.latest_snapshot_date(session=session)
     if as_of is None:
         return NO_SNAPSHOT
@@ -155,6 +161,8 @@ def at_risk(session: Session) -> str:
         return f"No customers at risk on {as_of:%d %b %Y}. 🎉"
     lines = [f"⚠️ Valuable customers drifting away ({as_of:%d %b %Y}), biggest spenders first:"]
     for customer, snap in rows:
+        if viewed is not None and customer.id is not None:
+            viewed.append(customer.id)
         risk = f", churn risk {churn_risk(snap)}" if (snap.frequency or 0) > 1 else ""
         lines.append(
             f"#{customer.id} {customer.display_name} · {snap.segment}: last order "

@@ -16,6 +16,7 @@ from sqlmodel import Session
 from bot.services.answers import Action, render
 from bot.services.context import Services
 from bot.services.messages import Reply
+from bot.services.privacy import record_consent
 from db import queries
 from db.models import Conversation, ConversationStatus, Customer, Interaction, Order, OrderStatus
 from nlp import Analysis
@@ -184,16 +185,17 @@ def _clip(text: str, limit: int = 300) -> str:
 
 def opt_out(flow: FlowInput) -> list[Reply]:
     """Withdraw marketing consent at once, with a timestamp."""
-    set_marketing_consent(flow.session, flow.customer, consent=False, now=flow.now)
+    set_marketing_consent(
+        flow.session, flow.customer, consent=False, now=flow.now, source="telegram:message"
+    )
     return [Reply(flow.chat_id, flow.text(flow.action.text))]
 
 
 def set_marketing_consent(
-    session: Session, customer: Customer, *, consent: bool, now: datetime
+    session: Session, customer: Customer, *, consent: bool, now: datetime, source: str = "chat"
 ) -> None:
-    customer.marketing_consent = consent
-    customer.marketing_consent_at = now
-    session.add(customer)
+    """Set the current marketing consent and keep a record of when and where it changed."""
+    record_consent(session, customer, purpose="marketing", granted=consent, source=source, now=now)
     session.flush()
 
 

@@ -72,6 +72,27 @@ def _digest(period: str) -> Callable[[Services, datetime], JobReport]:
     return run
 
 
+def _backup(services: Services, scheduled_for: datetime) -> JobReport:
+    from db import backup
+
+    if services.backup_dir is None or not services.database_url:
+        raise RuntimeError("no backup folder or database URL configured")
+    name = backup.scheduled_name(services.database_url, scheduled_for)
+    result = backup.backup(services.database_url, services.backup_dir / name)
+    pruned = backup.prune(services.backup_dir, keep=services.backup_keep)
+    return JobReport(
+        counts={"file": result.path.name, "bytes": result.bytes, "pruned": len(pruned)}
+    )
+
+
+def _retention(services: Services, scheduled_for: datetime) -> JobReport:
+    from bot.services.retention import mask_old_texts
+
+    with session_scope(services.session_factory) as session:
+        result = mask_old_texts(session, months=services.retention_months, now=scheduled_for)
+    return JobReport(counts=result.counts())
+
+
 JOBS: dict[str, JobSpec] = {
     spec.name: spec
     for spec in [
@@ -80,6 +101,8 @@ JOBS: dict[str, JobSpec] = {
         ),
         JobSpec("daily_digest", "yesterday's digest to the staff chat", _digest("day")),
         JobSpec("weekly_digest", "last week's digest to the staff chat", _digest("week")),
+        JobSpec("nightly_backup", "a consistent database backup, oldest pruned", _backup),
+        JobSpec("retention", "mask message texts older than the retention period", _retention),
     ]
 }
 

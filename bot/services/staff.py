@@ -70,7 +70,8 @@ def render_stats(stats: Stats) -> str:
     return "\n".join(lines)
 
 
-def list_handoffs(session: Session, *, now: datetime) -> str:
+def list_handoffs(session: Session, *, now: datetime, viewed: list[int] | None = None) -> str:
+    """Conversations waiting for a human; the customers shown are appended to ``viewed``."""
     rows = session.exec(
         select(Conversation, Customer)
         .join(Customer, col(Customer.id) == Conversation.customer_id)
@@ -81,6 +82,8 @@ def list_handoffs(session: Session, *, now: datetime) -> str:
         return "No conversations are waiting for a human. 🎉"
     lines = [f"🙋 {len(rows)} waiting for a human:"]
     for conversation, customer in rows:
+        if viewed is not None and customer.id is not None:
+            viewed.append(customer.id)
         since = conversation.handoff_at or conversation.updated_at
         lines.append(
             f"#{conversation.id} {customer.display_name}: waiting {_duration(now - since)}"

@@ -199,11 +199,13 @@ async def register_commands(application: Application) -> None:  # type: ignore[t
     """Publish the command menus: customer commands for everyone, all commands for staff."""
     services: Services = application.bot_data["services"]
     customer = [BotCommand(c.name, c.description) for c in COMMANDS.values() if not c.staff_only]
-    everything = [BotCommand(c.name, c.description) for c in COMMANDS.values()]
+    staff = [BotCommand(c.name, c.description) for c in COMMANDS.values() if not c.admin_only]
+    admin = [BotCommand(c.name, c.description) for c in COMMANDS.values()]
     await application.bot.set_my_commands(customer, scope=BotCommandScopeDefault())
     for user_id in sorted(services.staff_ids | services.admin_ids):
+        menu = admin if user_id in services.admin_ids else staff
         try:
-            await application.bot.set_my_commands(everything, scope=BotCommandScopeChat(user_id))
+            await application.bot.set_my_commands(menu, scope=BotCommandScopeChat(user_id))
         except TelegramError as exc:  # staff who never opened the bot have no chat yet
             log.warning("no staff command menu for user %s: %s", user_id, exc.message)
 
