@@ -130,3 +130,34 @@ def test_the_database_refuses_to_edit_the_audit_log(services, statement):
     ):
         session.execute(sa.text(statement))
     assert len(audit_rows(services)) == 1
+
+
+def test_digest_naming_customers_is_audited(shop):
+    from datetime import timedelta
+
+    from bot.services.digest import ATTENTION_SEGMENTS
+    from db.models import CustomerSnapshot, Interaction
+
+    run_refresh(shop, as_of=datetime.now(UTC))
+    yesterday_noon = datetime.now(UTC).replace(hour=12, minute=0) - timedelta(days=1)
+    with session_scope(shop.session_factory) as session:
+        snap = session.exec(
+            select(CustomerSnapshot).where(CustomerSnapshot.segment.in_(ATTENTION_SEGMENTS))
+        ).first()
+        assert snap is not None
+        session.add(
+            Interaction(
+                customer_id=snap.customer_id,
+                direction="in",
+                text="awful",
+                intent="complaint",
+                sentiment="negative",
+                sentiment_score=-0.9,
+                created_at=yesterday_noon,
+            )
+        )
+    (digest,) = say(shop, "/digest day", user_id=STAFF_ID)
+    assert f"#{snap.customer_id} " in digest.text
+    (entry,) = audit_rows(shop)
+    assert entry.action == AuditAction.LIST_VIEWED and entry.actor_telegram_id == STAFF_ID
+    assert entry.detail == {"list": "digest", "customers": [snap.customer_id]}

@@ -311,6 +311,7 @@ def digest(call: CommandCall) -> list[Reply]:
         return [Reply(call.chat_id, "Usage: /digest [day|week]")]
     with session_scope(call.services.session_factory) as session:
         built = build_digest(call.services, session, period=period, until=call.now)
+        _audit_list(call, session, "digest", built.named_customers)
     return digest_replies(built, [call.chat_id])
 
 

@@ -57,6 +57,7 @@ class Digest:
     text: str
     chart_png: bytes
     figures: dict[str, float | int | str] = field(default_factory=dict)
+    named_customers: list[int] = field(default_factory=list)
 
     def counts(self) -> dict[str, float | int | str]:
         return {"period": self.period.label(), **self.figures}
@@ -173,10 +174,13 @@ def _segment_lines(session: Session, period: Period) -> tuple[list[str], dict[st
     return lines, counts
 
 
-def _attention_lines(session: Session, period: Period) -> list[str]:
+def _attention_lines(session: Session, period: Period) -> tuple[list[str], list[int]]:
+    """Open handoffs, and unhappy at-risk customers (whose ids are returned: naming them in
+    a staff message is a read of their data)."""
     handoffs = rq.open_handoffs(session=session)
     dates = rq.snapshot_dates(session=session, until=period.last_day + timedelta(days=1), limit=1)
     lines = [f"Needs attention: {handoffs} open handoff{'s' if handoffs != 1 else ''}"]
+    named: list[int] = []
     if dates:
         rows = rq.unhappy_valuable_customers(
             session=session, as_of=dates[0], since=period.start, segments=ATTENTION_SEGMENTS
@@ -191,7 +195,8 @@ def _attention_lines(session: Session, period: Period) -> list[str]:
                     for r in rows[:5]
                 )
             )
-    return lines
+            named = [r.customer_id for r in rows[:5]]
+    return lines, named
 
 
 def _chart(
@@ -232,13 +237,14 @@ def build_digest(services: Services, session: Session, *, period: str, until: da
     satisfaction, figures = _satisfaction_lines(session, services, current, previous)
     messages, message_figures = _message_lines(session, current, previous)
     segments, segment_counts = _segment_lines(session, current)
+    attention, named = _attention_lines(session, current)
     lines = [
         f"📈 {title} · {current.label()} ({services.tz.key})",
         "",
         *satisfaction,
         *messages,
         *segments,
-        *_attention_lines(session, current),
+        *attention,
     ]
     offers = rq.offer_results(session=session, start=current.start, end=current.end)
     if offers:
@@ -247,7 +253,7 @@ def build_digest(services: Services, session: Session, *, period: str, until: da
             f"{offers['holdout']:,} held out, {offers['redeemed']:,} redeemed"
         )
     chart = _chart(session, services, current, segment_counts)
-    return Digest(current, "\n".join(lines), chart, {**figures, **message_figures})
+    return Digest(current, "\n".join(lines), chart, {**figures, **message_figures}, named)
 
 
 def digest_replies(digest: Digest, destinations: list[int]) -> list[Reply]:
