@@ -7,8 +7,10 @@ SQLite, epoch seconds on PostgreSQL) so no per-row Python date parsing is needed
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -121,7 +123,7 @@ def interaction_aggregates(*, session: Session, as_of: datetime) -> InteractionA
         GROUP BY customer_id ORDER BY customer_id
     """
     rows = session.execute(sa.text(sql), {"as_of": _as_of_param(session, as_of)}).all()
-    columns = list(zip(*rows, strict=True)) if rows else [[]] * 6
+    columns: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [[]] * 6
     return InteractionAggregates(
         customer_ids=np.asarray(columns[0], dtype=np.int64),
         messages=np.asarray(columns[1], dtype=np.int64),
@@ -146,7 +148,7 @@ def conversation_aggregates(
         GROUP BY customer_id ORDER BY customer_id
     """
     rows = session.execute(sa.text(sql), {"as_of": _as_of_param(session, as_of)}).all()
-    columns = list(zip(*rows, strict=True)) if rows else [[]] * 3
+    columns: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [[]] * 3
     return (
         np.asarray(columns[0], dtype=np.int64),
         np.asarray(columns[1], dtype=np.int64),
@@ -167,7 +169,7 @@ def survey_answers(
         ORDER BY customer_id
     """
     rows = session.execute(sa.text(sql), {"as_of": _as_of_param(session, as_of)}).all()
-    columns = list(zip(*rows, strict=True)) if rows else [[]] * 4
+    columns: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [[]] * 4
     return (
         np.asarray(columns[0], dtype=np.int64),
         np.asarray(columns[1], dtype=str),
@@ -226,7 +228,7 @@ def purchase_summary(*, session: Session, calibration_end: date) -> PurchaseSumm
             "excluded": [str(s) for s in EXCLUDED_STATUSES],
         },
     ).all()
-    columns = list(zip(*rows, strict=True)) if rows else [[]] * 5
+    columns: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [[]] * 5
     frequency = np.asarray(columns[1], dtype=np.int64)
     repeat_total = np.asarray(columns[4], dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):

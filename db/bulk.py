@@ -40,6 +40,7 @@ def insert_rows(
         return
     if connection.dialect.name == "postgresql":
         raw = connection.connection.driver_connection
+        assert raw is not None
         with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)

@@ -62,9 +62,9 @@ def snapshot_dates(*, session: Session, until: date, limit: int = 2) -> list[dat
     """The newest snapshot dates on or before ``until``, newest first."""
     return list(
         session.exec(
-            select(CustomerSnapshot.as_of)
+            select(col(CustomerSnapshot.as_of))
             .where(CustomerSnapshot.as_of <= until)
-            .group_by(CustomerSnapshot.as_of)
+            .group_by(col(CustomerSnapshot.as_of))
             .order_by(col(CustomerSnapshot.as_of).desc())
             .limit(limit)
         ).all()
@@ -73,9 +73,9 @@ def snapshot_dates(*, session: Session, until: date, limit: int = 2) -> list[dat
 
 def segment_counts(*, session: Session, as_of: date) -> dict[str, int]:
     rows = session.exec(
-        select(CustomerSnapshot.segment, func.count())
+        select(col(CustomerSnapshot.segment), func.count())
         .where(CustomerSnapshot.as_of == as_of)
-        .group_by(CustomerSnapshot.segment)
+        .group_by(col(CustomerSnapshot.segment))
     ).all()
     return {str(segment): int(n) for segment, n in rows}
 
@@ -85,10 +85,12 @@ def segment_moves(*, session: Session, before: date, after: date) -> dict[tuple[
     old = sa.orm.aliased(CustomerSnapshot)
     new = sa.orm.aliased(CustomerSnapshot)
     rows = session.execute(
-        sa.select(old.segment, new.segment, func.count())
-        .join(new, new.customer_id == old.customer_id)
-        .where(old.as_of == before, new.as_of == after, old.segment != new.segment)
-        .group_by(old.segment, new.segment)
+        sa.select(col(old.segment), col(new.segment), func.count())
+        .join(new, col(new.customer_id) == col(old.customer_id))
+        .where(
+            col(old.as_of) == before, col(new.as_of) == after, col(old.segment) != col(new.segment)
+        )
+        .group_by(col(old.segment), col(new.segment))
     ).all()
     return {(str(a), str(b)): int(n) for a, b, n in rows}
 
@@ -109,7 +111,7 @@ def unhappy_valuable_customers(
     on average, most valuable first."""
     mean_sentiment = func.avg(Interaction.sentiment_score)
     rows = session.exec(
-        select(Customer, CustomerSnapshot.segment, CustomerSnapshot.clv, mean_sentiment)
+        select(Customer, col(CustomerSnapshot.segment), col(CustomerSnapshot.clv), mean_sentiment)
         .join(CustomerSnapshot, col(CustomerSnapshot.customer_id) == Customer.id)
         .join(Interaction, col(Interaction.customer_id) == Customer.id)
         .where(
@@ -118,13 +120,15 @@ def unhappy_valuable_customers(
             Interaction.direction == Direction.INBOUND,
             Interaction.created_at >= since,
         )
-        .group_by(Customer.id, CustomerSnapshot.segment, CustomerSnapshot.clv)
+        .group_by(col(Customer.id), col(CustomerSnapshot.segment), col(CustomerSnapshot.clv))
         .having(mean_sentiment < 0)
         .order_by(col(CustomerSnapshot.clv).desc())
         .limit(limit)
     ).all()
     return [
-        AttentionRow(c.id, c.display_name, seg, float(clv) if clv is not None else None, float(s))
+        AttentionRow(
+            int(c.id or 0), c.display_name, seg, float(clv) if clv is not None else None, float(s)
+        )
         for c, seg, clv, s in rows
     ]
 

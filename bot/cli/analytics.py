@@ -148,15 +148,18 @@ def jobs_run(
 ) -> None:
     """Run a job now (recorded like a scheduled run; digests are written to the console)."""
     from bot.services.jobs import JOBS, run_job
+    from bot.services.messages import Reply
 
     if name not in JOBS:
         raise fail(f"unknown job {name!r}; known: {', '.join(JOBS)}")
     services = _services()
+
+    def show(replies: list[Reply]) -> None:  # one copy of what staff would receive
+        if replies:
+            console.print(replies[0].text, markup=False)
+
     outcome = run_job(
-        services,
-        name,
-        scheduled_for=datetime.now(UTC).replace(microsecond=0),
-        deliver=lambda replies: [console.print(r.text, markup=False) for r in replies[:1]],
+        services, name, scheduled_for=datetime.now(UTC).replace(microsecond=0), deliver=show
     )
     if outcome.status == "failed":
         raise fail(f"{name} failed: {outcome.error}", code=1)

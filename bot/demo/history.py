@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -92,7 +93,7 @@ def generate_history(
         session.add(conversation)
         session.flush()
         analysis = analyses[text]
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "customer_id": customer_id,
                 "conversation_id": conversation.id,

@@ -238,7 +238,7 @@ def _store_snapshot(
     value,
 ) -> None:
     """Replace the snapshot of ``day`` with one row per customer (bulk insert)."""
-    table = CustomerSnapshot.__table__
+    table = CustomerSnapshot.__table__  # type: ignore[attr-defined]
     session.execute(sa.delete(table).where(table.c.as_of == day))
     n = ids.shape[0]
     scored = scores.scored
