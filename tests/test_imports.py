@@ -549,13 +549,14 @@ def test_bad_amounts(text):
 
 # --- CDNOW -------------------------------------------------------------------------------
 
+# Made-up rows in the CDNOW layouts (the real files are only read from the shared folder).
 CDNOW_MASTER = """\
  customer_id  date number_of_cds  dollar_value
- 00001 19970101  1   11.77
- 00002 19970112  1   12.00
- 00002 19970112  5   77.00
- 00002 19970112  5   77.00
- 00003 19970102  2   20.76
+ 00101 20010301  1   10.00
+ 00102 20010315  1   15.50
+ 00102 20010315  5   60.00
+ 00102 20010315  5   60.00
+ 00103 20010302  2   21.00
 """
 
 
@@ -565,28 +566,28 @@ def test_cdnow_ids_are_derived_and_stable(factory, tmp_path):
     assert report.committed and (report.orders_imported, report.customers_created) == (5, 3)
     stored = orders(factory)
     assert set(stored) == {
-        "cdnow-00001-19970101-1",
-        "cdnow-00002-19970112-1",
-        "cdnow-00002-19970112-2",
-        "cdnow-00002-19970112-3",
-        "cdnow-00003-19970102-1",
+        "cdnow-00101-20010301-1",
+        "cdnow-00102-20010315-1",
+        "cdnow-00102-20010315-2",
+        "cdnow-00102-20010315-3",
+        "cdnow-00103-20010302-1",
     }
-    assert stored["cdnow-00002-19970112-2"].total == Decimal("77.00")
-    assert stored["cdnow-00003-19970102-1"].ordered_at == datetime(1997, 1, 2, tzinfo=UTC)
-    assert set(customers(factory)) == {"cdnow-00001", "cdnow-00002", "cdnow-00003"}
+    assert stored["cdnow-00102-20010315-2"].total == Decimal("60.00")
+    assert stored["cdnow-00103-20010302-1"].ordered_at == datetime(2001, 3, 2, tzinfo=UTC)
+    assert set(customers(factory)) == {"cdnow-00101", "cdnow-00102", "cdnow-00103"}
     assert report.order_lines == 5 and count(factory, Product) == 1
-    sample = " 00002 0001 19970112  1   12.00\n 00003 0002 19970102  2   20.76\n"
+    sample = " 00102 0001 20010315  1   15.50\n 00103 0002 20010302  2   21.00\n"
     again = run(factory, write(tmp_path, sample, name="sample.txt"), format="cdnow")
     assert again.committed and again.already_present == 2 and again.orders_imported == 0
 
 
 def test_cdnow_bad_rows_and_wrong_layout(factory, tmp_path):
     text = (
-        " 00001 19970101 1 11.77\n 00002 1997011 1 12.00\n 00003 19970101 x 1\n 00004 19970101\n"
+        " 00101 20010301 1 10.00\n 00102 2001031 1 15.50\n 00103 20010301 x 1\n 00104 20010301\n"
     )
     report = run(factory, write(tmp_path, text, name="c.txt"), format="cdnow")
     assert reasons(report) == {
-        2: "unparseable date '1997011' (expected YYYYMMDD)",
+        2: "unparseable date '2001031' (expected YYYYMMDD)",
         3: "bad number_of_cds 'x'",
         4: "expected 4 fields, found 2",
     }
@@ -779,7 +780,7 @@ def test_cli_imports_with_progress_and_summary_and_exit_codes(database_url, tmp_
 @pytest.mark.slow
 def test_cli_cdnow_dry_run_and_skip_bad(tmp_path):
     url = f"sqlite:///{tmp_path / 'crm.sqlite3'}"
-    path = write(tmp_path, CDNOW_MASTER + " 00009 19970101 1 -1\n", name="c.txt")
+    path = write(tmp_path, CDNOW_MASTER + " 00109 20010301 1 -1\n", name="c.txt")
     dry = crmbot("import", "orders", str(path), "--format", "cdnow", "--dry-run",
                  database_url=url, tmp_path=tmp_path)  # fmt: skip
     assert dry.returncode == 1 and "Dry run: nothing was written (found 1 bad row)" in dry.stdout
