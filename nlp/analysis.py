@@ -28,8 +28,12 @@ class Analysis:
     """Intent, sentiment and entities of one message.
 
     ``intent`` is ``out_of_scope`` when the classifier's confidence is below the pipeline's
-    threshold; ``top_intent`` keeps the best guess either way. ``sentiment_score`` is in
-    [-1, 1]: P(positive) - P(negative).
+    threshold (or the model's out-of-scope class wins); ``top_intent`` keeps the best
+    in-scope guess either way. ``confidence`` is the calibrated probability of the best
+    label. ``intent_ranking`` holds the three most likely in-scope intents with their
+    calibrated probabilities, best first (the choices to offer when
+    ``NLU.needs_clarification`` says to ask back). ``sentiment_score`` is in [-1, 1]:
+    P(positive) - P(negative).
     """
 
     intent: str

@@ -1,95 +1,126 @@
-"""A spaCy text classifier component backed by scikit-learn.
+"""The ``crm_classifier`` spaCy component: a calibrated linear model on n-grams (+ embeddings).
 
-spaCy's bag-of-words ``textcat`` trains slowly on CPU and generalises worse on short,
-noisy customer messages than TF-IDF over word and character n-grams with logistic
-regression. This component wraps that model so it stays one step of one spaCy ``Language``:
-it writes calibrated class probabilities to ``doc.cats`` under ``<prefix><label>`` and is
-saved and loaded with ``nlp.to_disk`` / ``spacy.load``.
+spaCy's bag-of-words ``textcat`` trains slowly on CPU and generalises worse on short, noisy
+customer messages than TF-IDF over word and character n-grams with a linear model. This
+component wraps :class:`~nlp.models.CalibratedLinearModel` so it stays one step of one spaCy
+``Language``: it writes calibrated class probabilities to ``doc.cats`` under
+``<prefix><label>`` and is saved and loaded with ``nlp.to_disk`` / ``spacy.load``.
+
+With ``embeddings_weight > 0`` it also uses the sentence embedding that the
+``crm_embedder`` component (see :mod:`nlp.embeddings`) put on the doc: that is the
+``embeddings`` engine. The light engine has no embedder and never imports torch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
-import joblib
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import FeatureUnion, Pipeline
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from nlp.text import normalize
+from nlp.embeddings import doc_embeddings
+from nlp.features import Featurizer
+from nlp.models import LinearScorer, Progress, TrainingSettings, train_scorer
+from nlp.text import model_text
 
-MODEL_FILE = "model.joblib"
-
-
-def build_estimator(*, c: float = 10.0, seed: int = 0) -> Pipeline:
-    """Word 1-2-grams plus character 2-5-grams (within word bounds), then logistic regression."""
-    features = FeatureUnion(
-        [
-            (
-                "words",
-                TfidfVectorizer(
-                    analyzer="word",
-                    ngram_range=(1, 2),
-                    sublinear_tf=True,
-                    lowercase=True,
-                    token_pattern=r"(?u)\b\w+\b",
-                ),
-            ),
-            (
-                "chars",
-                TfidfVectorizer(
-                    analyzer="char_wb",
-                    ngram_range=(2, 5),
-                    sublinear_tf=True,
-                    lowercase=True,
-                    min_df=2,
-                ),
-            ),
-        ]
-    )
-    classifier = LogisticRegression(C=c, max_iter=3000, random_state=seed)
-    return Pipeline([("features", features), ("classifier", classifier)])
+MODEL_FILE = "model.msgpack"
+DEFAULT_CONFIG = {
+    "prefix": "",
+    "c": 10.0,
+    "svm_c": 0.5,
+    "lr": True,
+    "svm": True,
+    "balanced": False,
+    "pairs": True,
+    "lexicon": False,
+    "negation": False,
+    "embeddings_weight": 0.0,
+    "folds": 3,
+}
 
 
 class SklearnTextClassifier:
     """Exclusive-class text classifier; ``doc.cats`` gets one probability per label."""
 
-    def __init__(self, nlp: Language, name: str, *, prefix: str, c: float) -> None:
+    def __init__(
+        self,
+        nlp: Language,
+        name: str,
+        *,
+        prefix: str,
+        c: float,
+        svm_c: float = 0.5,
+        lr: bool = True,
+        svm: bool = True,
+        balanced: bool = False,
+        pairs: bool = True,
+        lexicon: bool = False,
+        negation: bool = False,
+        embeddings_weight: float = 0.0,
+        folds: int = 3,
+    ) -> None:
         self.name = name
         self.prefix = prefix
-        self.c = c
-        self.model: Pipeline | None = None
+        self.settings = TrainingSettings(
+            c=c, svm_c=svm_c, use_lr=lr, use_svm=svm, balanced=balanced, folds=folds
+        )
+        self.featurizer = Featurizer(
+            pairs=pairs, lexicon=lexicon, negation=negation, embeddings_weight=embeddings_weight
+        )
+        self.model: LinearScorer | None = None
+        #: Out-of-fold calibrated probabilities of the training examples (after ``fit``).
+        self.oof_proba: np.ndarray | None = None
+
+    @property
+    def uses_embeddings(self) -> bool:
+        return self.featurizer.embeddings_weight > 0
 
     @property
     def labels(self) -> tuple[str, ...]:
-        if self.model is None:
-            return ()
-        return tuple(str(label) for label in self.model.classes_)
+        return () if self.model is None else tuple(self.model.classes)
 
-    def fit(self, texts: Sequence[str], labels: Sequence[str], *, seed: int = 0) -> None:
+    def fit(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[str],
+        *,
+        embeddings: np.ndarray | None = None,
+        seed: int = 0,
+        progress: Progress | None = None,
+    ) -> None:
         """Train on raw texts (normalised here the same way as at prediction time)."""
         if len(set(labels)) < 2:
             raise ValueError(f"{self.name}: need at least two labels to train")
-        model = build_estimator(c=self.c, seed=seed)
-        model.fit([normalize(t) for t in texts], list(labels))
-        self.model = model
+        if self.uses_embeddings and embeddings is None:
+            raise ValueError(f"{self.name}: this classifier needs sentence embeddings")
+        self.settings.seed = seed
+        self.model, self.oof_proba = train_scorer(
+            [model_text(t) for t in texts],
+            list(labels),
+            featurizer=self.featurizer,
+            settings=self.settings,
+            embeddings=embeddings if self.uses_embeddings else None,
+            progress=progress,
+        )
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+    def predict_proba(
+        self, texts: Sequence[str], *, embeddings: np.ndarray | None = None
+    ) -> np.ndarray:
         if self.model is None:
             raise RuntimeError(f"component {self.name!r} is not trained")
-        return self.model.predict_proba([normalize(t) for t in texts])
+        return self.model.predict_proba(
+            [model_text(t) for t in texts], embeddings=embeddings if self.uses_embeddings else None
+        )
 
     def _set_cats(self, doc: Doc, probs: np.ndarray) -> None:
         for label, prob in zip(self.labels, probs, strict=True):
             doc.cats[f"{self.prefix}{label}"] = float(prob)
 
     def __call__(self, doc: Doc) -> Doc:
-        self._set_cats(doc, self.predict_proba([doc.text])[0])
+        for _ in self._pipe_batch([doc]):
+            pass
         return doc
 
     def pipe(self, stream: Iterable[Doc], *, batch_size: int = 256) -> Iterator[Doc]:
@@ -103,7 +134,8 @@ class SklearnTextClassifier:
             yield from self._pipe_batch(batch)
 
     def _pipe_batch(self, docs: list[Doc]) -> Iterator[Doc]:
-        probs = self.predict_proba([doc.text for doc in docs])
+        embeddings = doc_embeddings(docs) if self.uses_embeddings else None
+        probs = self.predict_proba([doc.text for doc in docs], embeddings=embeddings)
         for doc, row in zip(docs, probs, strict=True):
             self._set_cats(doc, row)
             yield doc
@@ -113,17 +145,45 @@ class SklearnTextClassifier:
         path.mkdir(parents=True, exist_ok=True)
         if self.model is None:
             raise RuntimeError(f"component {self.name!r} is not trained; nothing to save")
-        joblib.dump(self.model, path / MODEL_FILE)
+        (path / MODEL_FILE).write_bytes(self.model.to_bytes())
 
     def from_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> SklearnTextClassifier:
-        # The file is written by our own training; loading a model is loading trusted code.
-        self.model = joblib.load(Path(path) / MODEL_FILE)
+        # Plain arrays and strings (msgpack), no pickle: loading runs no code from the file.
+        self.model = LinearScorer.from_bytes((Path(path) / MODEL_FILE).read_bytes())
         return self
 
 
-@Language.factory("crm_classifier", default_config={"prefix": "", "c": 10.0})
-def make_classifier(nlp: Language, name: str, prefix: str, c: float) -> SklearnTextClassifier:
-    return SklearnTextClassifier(nlp, name, prefix=prefix, c=c)
+@Language.factory("crm_classifier", default_config=DEFAULT_CONFIG)
+def make_classifier(
+    nlp: Language,
+    name: str,
+    prefix: str,
+    c: float,
+    svm_c: float,
+    lr: bool,
+    svm: bool,
+    balanced: bool,
+    pairs: bool,
+    lexicon: bool,
+    negation: bool,
+    embeddings_weight: float,
+    folds: int,
+) -> SklearnTextClassifier:
+    return SklearnTextClassifier(
+        nlp,
+        name,
+        prefix=prefix,
+        c=c,
+        svm_c=svm_c,
+        lr=lr,
+        svm=svm,
+        balanced=balanced,
+        pairs=pairs,
+        lexicon=lexicon,
+        negation=negation,
+        embeddings_weight=embeddings_weight,
+        folds=folds,
+    )
 
 
 def scores(doc: Doc, prefix: str) -> dict[str, float]:
@@ -131,4 +191,4 @@ def scores(doc: Doc, prefix: str) -> dict[str, float]:
     return {k[len(prefix) :]: v for k, v in doc.cats.items() if k.startswith(prefix)}
 
 
-__all__: list[Any] = ["SklearnTextClassifier", "make_classifier", "scores"]
+__all__ = ["SklearnTextClassifier", "make_classifier", "scores"]

@@ -43,3 +43,47 @@ def normalize(text: str, *, max_chars: int = MAX_ANALYSED_CHARS) -> str:
 def has_words(text: str) -> bool:
     """True if the text contains at least one letter or digit."""
     return any(ch.isalnum() for ch in text)
+
+
+_URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+_MENTION = re.compile(r"(?<!\w)@\w+")
+_ELONGATION = re.compile(r"(\w)\1{2,}")
+_PUNCT_RUN = re.compile(r"([!?.])\1{2,}")
+_DIGIT = re.compile(r"\d")
+# Emoji and emoticons carry tone; the classifiers see them as words. Our own small map.
+_EMOJI_WORDS = {
+    "😀": "smile", "😃": "smile", "😄": "smile", "😁": "smile", "😊": "smile", "🙂": "smile",
+    "😉": "smile", "😍": "love", "🥰": "love", "😘": "love", "❤": "love", "♥": "love",
+    "💕": "love", "👍": "good", "👌": "good", "👏": "bravo", "🙌": "bravo", "🎉": "yay",
+    "🙏": "thanks", "😂": "haha", "🤣": "haha", "😅": "haha", "🤔": "hmm", "😐": "meh",
+    "😕": "meh", "🙁": "sad", "😞": "sad", "😢": "sad", "😭": "crying", "😔": "sad",
+    "😡": "angry", "😠": "angry", "🤬": "angry", "😤": "angry", "👎": "bad", "💩": "bad",
+    "🙄": "eyeroll", "😒": "eyeroll", "😩": "ugh", "😫": "ugh", "🤦": "facepalm",
+    "😱": "shocked", "😳": "shocked",
+}  # fmt: skip
+_EMOTICONS = re.compile(r"(?<!\w)(?:[:;=]-?[)D\]]|[:;=]-?[(\[/]|<3)(?!\w)")
+_EMOTICON_WORDS = {")": "smile", "D": "smile", "]": "smile", "(": "sad", "[": "sad", "/": "meh"}
+
+
+def _emoticon(match: re.Match[str]) -> str:
+    token = match.group(0)
+    return " love " if token == "<3" else f" {_EMOTICON_WORDS[token[-1]]} "
+
+
+def model_text(text: str) -> str:
+    """What the classifiers see: normalised, lower case, noise reduced.
+
+    URLs become ``url``, @mentions are dropped, letters repeated three times or more are
+    squeezed to two ("soooo" -> "soo"), emoji and emoticons become words ("😡" -> "angry"),
+    runs of ``!``/``?`` are squeezed and every digit becomes ``0`` (order numbers and amounts
+    are entities; their exact digits say nothing about the intent).
+    """
+    text = normalize(text)
+    text = _URL.sub(" url ", text)
+    text = _MENTION.sub(" ", text)
+    text = _EMOTICONS.sub(_emoticon, text)
+    text = "".join(f" {_EMOJI_WORDS[ch]} " if ch in _EMOJI_WORDS else ch for ch in text)
+    text = _ELONGATION.sub(r"\1\1", text.lower())
+    text = _PUNCT_RUN.sub(r"\1\1", text)
+    text = _DIGIT.sub("0", text)
+    return _SPACE.sub(" ", text).strip()

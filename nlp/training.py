@@ -9,9 +9,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sklearn
 import spacy
@@ -20,15 +21,46 @@ from spacy.language import Language
 
 from nlp.analysis import OUT_OF_SCOPE
 from nlp.classifier import SklearnTextClassifier
+from nlp.embeddings import SentenceEmbedder
 
 log = logging.getLogger(__name__)
 
 DATA_DIR = Path(__file__).with_name("data")
 # Bump when the pipeline's architecture changes, so cached models are retrained.
-PIPELINE_VERSION = "1"
-DEFAULT_OOS_THRESHOLD = 0.30
+PIPELINE_VERSION = "4"
+#: Below this calibrated confidence the intent is ``out_of_scope`` (light engine). Tuned on
+#: out-of-fold predictions of our own examples and on CLINC150's out-of-scope dev set
+#: (``python benchmarks/nlu.py --tune-oos``); never on an evaluation set.
+DEFAULT_OOS_THRESHOLD = 0.45
+#: The same for the embeddings engine.
+EMBEDDINGS_OOS_THRESHOLD = 0.60
+#: From ``oos_threshold + CLARIFY_BAND`` on the bot acts without asking back; in between it
+#: asks the customer to choose (see NLU.needs_clarification).
+CLARIFY_BAND = 0.25
 INTENT_PREFIX = "intent:"
 SENTIMENT_PREFIX = "sentiment:"
+TASKS = ("intent", "sentiment")
+Progress = Callable[[str], None]
+
+#: The classifier settings per task of the light engine (chosen on held-out parts of the
+#: training sets, never on a test set). The embeddings engine uses the same, changed by
+#: EMBEDDINGS_CONFIG: the sentence embedding is an extra block of features, weighted.
+CLASSIFIER_CONFIG: dict[str, dict[str, Any]] = {
+    "intent": {"prefix": INTENT_PREFIX, "lr": False, "svm_c": 1.0, "pairs": True},
+    "sentiment": {
+        "prefix": SENTIMENT_PREFIX,
+        "lr": False,
+        "svm_c": 0.3,
+        "balanced": True,
+        "lexicon": True,
+        "negation": True,
+        "pairs": False,
+    },
+}
+EMBEDDINGS_CONFIG: dict[str, dict[str, Any]] = {
+    "intent": {"embeddings_weight": 2.0, "svm_c": 0.5},
+    "sentiment": {"embeddings_weight": 2.0},
+}
 
 
 class TrainingDataError(ValueError):
@@ -95,10 +127,11 @@ def load_training_data(data_dir: Path = DATA_DIR) -> TrainingData:
     return TrainingData(intents=intents, sentiment=sentiment, out_of_scope=out_of_scope)
 
 
-def data_fingerprint(data_dir: Path = DATA_DIR) -> str:
-    """A short hash of the training data and pipeline version: names the cached model."""
+def data_fingerprint(data_dir: Path = DATA_DIR, *, embeddings: str | None = None) -> str:
+    """A short hash of the training data, pipeline version and engine: names the cached model."""
     digest = hashlib.sha256(
-        f"{PIPELINE_VERSION}|{sklearn.__version__}|{spacy.__version__}".encode()
+        f"{PIPELINE_VERSION}|{sklearn.__version__}|{spacy.__version__}|"
+        f"{engine_name(embeddings)}|{embeddings or ''}".encode()
     )
     for name in ("intents.yml", "sentiment.yml", "out_of_scope.yml"):
         path = data_dir / name
@@ -107,33 +140,147 @@ def data_fingerprint(data_dir: Path = DATA_DIR) -> str:
     return digest.hexdigest()[:16]
 
 
+def engine_name(embeddings: str | None) -> str:
+    """``embeddings`` when a sentence-transformers model is given, else ``light``."""
+    return "embeddings" if embeddings else "light"
+
+
+def default_oos_threshold(embeddings: str | None) -> float:
+    return EMBEDDINGS_OOS_THRESHOLD if embeddings else DEFAULT_OOS_THRESHOLD
+
+
+def build_pipeline(*, products: Sequence[str] = (), embeddings: str | None = None) -> Language:
+    """A blank English pipeline with the entity rules and, for embeddings, the embedder."""
+    from nlp.entities import add_entity_ruler
+
+    nlp = spacy.blank("en")
+    add_entity_ruler(nlp, products=list(products))
+    if embeddings:
+        nlp.add_pipe("crm_embedder", name="embedder", config={"model": embeddings})
+    return nlp
+
+
+def _embed(nlp: Language, texts: Sequence[str], progress: Progress) -> Any:
+    if "embedder" not in nlp.pipe_names:
+        return None
+    embedder = nlp.get_pipe("embedder")
+    assert isinstance(embedder, SentenceEmbedder)
+    progress(f"embedding {len(texts):,} texts with {embedder.encoder.name}")
+    return embedder.encoder.encode(list(texts))
+
+
+def fit_task(
+    nlp: Language,
+    task: str,
+    texts: Sequence[str],
+    labels: Sequence[str],
+    *,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> SklearnTextClassifier:
+    """Add the classifier for ``task`` (intent or sentiment) to ``nlp`` and train it."""
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+    step = progress or (lambda _: None)
+    config = dict(CLASSIFIER_CONFIG[task])
+    if "embedder" in nlp.pipe_names:
+        config.update(EMBEDDINGS_CONFIG[task])
+    component = nlp.add_pipe("crm_classifier", name=task, config=config)
+    assert isinstance(component, SklearnTextClassifier)
+    embeddings = _embed(nlp, texts, step)
+    step(f"{task}: training on {len(texts):,} examples, {len(set(labels))} labels")
+    component.fit(
+        texts,
+        labels,
+        embeddings=embeddings,
+        seed=seed,
+        progress=lambda message: step(f"{task}: {message}"),
+    )
+    return component
+
+
+def set_meta(nlp: Language, *, oos_threshold: float, embeddings: str | None) -> None:
+    nlp.meta["name"] = "crmbot_shop"
+    nlp.meta["version"] = "0.2.0"
+    nlp.meta["crmbot"] = {
+        "oos_threshold": oos_threshold,
+        "confident_threshold": min(0.95, oos_threshold + CLARIFY_BAND),
+        "pipeline_version": PIPELINE_VERSION,
+        "engine": engine_name(embeddings),
+        "embeddings": embeddings,
+    }
+
+
 def train_pipeline(
     data: TrainingData,
     *,
     products: Sequence[str] = (),
-    oos_threshold: float = DEFAULT_OOS_THRESHOLD,
+    oos_threshold: float | None = None,
     seed: int = 0,
+    embeddings: str | None = None,
+    progress: Progress | None = None,
 ) -> Language:
-    """Build a blank English pipeline with entities, intent and sentiment, and train it."""
-    from nlp.entities import add_entity_ruler
+    """Build a pipeline with entities, intent and sentiment, and train it on ``data``.
 
+    ``embeddings`` (a sentence-transformers model name or folder) selects the embeddings
+    engine; None is the light engine. ``progress`` is called with a line per step.
+    """
+    step = progress or (lambda message: log.info("%s", message))
     random.seed(seed)
-    nlp = spacy.blank("en")
-    add_entity_ruler(nlp, products=list(products))
-    intent = nlp.add_pipe("crm_classifier", name="intent", config={"prefix": INTENT_PREFIX})
-    assert isinstance(intent, SklearnTextClassifier)
-    sentiment = nlp.add_pipe(
-        "crm_classifier", name="sentiment", config={"prefix": SENTIMENT_PREFIX, "c": 5.0}
-    )
-    assert isinstance(sentiment, SklearnTextClassifier)
+    nlp = build_pipeline(products=products, embeddings=embeddings)
     intent_rows = list(data.intents) + [(t, OUT_OF_SCOPE) for t in data.out_of_scope]
-    log.info("training intent classifier on %d examples", len(intent_rows))
-    intent.fit([t for t, _ in intent_rows], [label for _, label in intent_rows], seed=seed)
-    log.info("training sentiment classifier on %d examples", len(data.sentiment))
-    sentiment.fit(
-        [t for t, _ in data.sentiment], [label for _, label in data.sentiment], seed=seed
+    fit_task(
+        nlp,
+        "intent",
+        [t for t, _ in intent_rows],
+        [label for _, label in intent_rows],
+        seed=seed,
+        progress=step,
     )
-    nlp.meta["name"] = "crmbot_shop"
-    nlp.meta["version"] = "0.1.0"
-    nlp.meta["crmbot"] = {"oos_threshold": oos_threshold, "pipeline_version": PIPELINE_VERSION}
+    fit_task(
+        nlp,
+        "sentiment",
+        [t for t, _ in data.sentiment],
+        [label for _, label in data.sentiment],
+        seed=seed,
+        progress=step,
+    )
+    threshold = default_oos_threshold(embeddings) if oos_threshold is None else oos_threshold
+    set_meta(nlp, oos_threshold=threshold, embeddings=embeddings)
+    return nlp
+
+
+def train_task(
+    task: str,
+    rows: Sequence[tuple[str, str]],
+    *,
+    base: Language,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> Language:
+    """A full pipeline whose ``task`` classifier is trained on ``rows`` (text, label).
+
+    The other classifier is copied from ``base`` (usually the default model of the same
+    engine), so the result still gives intent, sentiment and entities. Rows labelled
+    ``out_of_scope`` train the intent model's out-of-scope class.
+    """
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+    meta = base.meta.get("crmbot", {})
+    embeddings = meta.get("embeddings")
+    nlp = build_pipeline(embeddings=embeddings)
+    for name in TASKS:
+        if name == task:
+            fit_task(
+                nlp,
+                task,
+                [t for t, _ in rows],
+                [lb for _, lb in rows],
+                seed=seed,
+                progress=progress,
+            )
+        else:
+            nlp.add_pipe(name, source=base)
+    threshold = float(meta.get("oos_threshold", default_oos_threshold(embeddings)))
+    set_meta(nlp, oos_threshold=threshold, embeddings=embeddings)
     return nlp

