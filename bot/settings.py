@@ -60,6 +60,9 @@ class Settings(BaseSettings):
         6.0, ge=0, description="A run missed by at most this much is caught up once at start."
     )
     model_path: Path | None = Field(None, description="Trained NLU pipeline folder.")
+    nlu_embeddings: str | None = Field(
+        None, description="Sentence-transformers model (name or folder): the embeddings engine."
+    )
     log_pii: bool = Field(
         False, description="Debug only: allow message texts and contact data in the logs."
     )
@@ -135,6 +138,11 @@ class Settings(BaseSettings):
         from bot.services.schedule import WEEKDAYS, parse_weekday
 
         return WEEKDAYS[parse_weekday(value)]
+
+    @field_validator("nlu_embeddings")
+    @classmethod
+    def _empty_is_unset(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
 
     @field_validator("log_level")
     @classmethod

@@ -28,7 +28,7 @@ def build_services(
         )
     factory = make_session_factory(engine)
     if nlu is None:
-        nlu = load_or_train(model_path=settings.model_path)
+        nlu = load_or_train(model_path=settings.model_path, embeddings=settings.nlu_embeddings)
     set_default_nlu(nlu)
     with session_scope(factory) as session:
         queries.sync_staff(

@@ -83,6 +83,12 @@ def _load(resolved: str) -> Any:
         ) from exc
 
 
+def clear_caches() -> None:
+    """Forget every cached sentence embedding (benchmarks time the model, not the cache)."""
+    for cache in _CACHES.values():
+        cache.clear()
+
+
 class SentenceEncoder:
     """A lazily loaded sentence-transformers model; encodes model texts to unit vectors."""
 
