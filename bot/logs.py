@@ -20,7 +20,26 @@ TOKEN_RE = re.compile(r"\d{5,}:[A-Za-z0-9_-]{20,}")
 REDACTED = "<redacted-token>"
 
 
-class RedactTokenFilter(logging.Filter):
+class _CleaningFilter(logging.Filter):
+    """Rewrites a record's message and exception text with ``_clean``."""
+
+    def _clean(self, text: str) -> str:
+        raise NotImplementedError
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = self._clean(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        if record.exc_info:
+            record.exc_text = self._clean(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        elif record.exc_text:
+            record.exc_text = self._clean(record.exc_text)
+        return True
+
+
+class RedactTokenFilter(_CleaningFilter):
     """Replaces bot tokens in the formatted message and the exception text."""
 
     def __init__(self, secrets: tuple[str, ...] = ()) -> None:
@@ -32,17 +51,6 @@ class RedactTokenFilter(logging.Filter):
             text = text.replace(secret, REDACTED)
         return TOKEN_RE.sub(REDACTED, text)
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = self._clean(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        if record.exc_info:
-            formatter = logging.Formatter()
-            record.exc_text = self._clean(formatter.formatException(record.exc_info))
-            record.exc_info = None
-        return True
-
 
 EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 PHONE_RE = re.compile(r"(?<![\w.:/-])\+?\(?\d[\d ().-]{7,}\d(?![\w:])")
@@ -50,7 +58,7 @@ ISO_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 PII_LOGGERS = ("telegram", "sqlalchemy.engine")  # log payloads / SQL parameters at DEBUG
 
 
-class RedactPIIFilter(logging.Filter):
+class RedactPIIFilter(_CleaningFilter):
     """Masks e-mail addresses and phone-like digit runs (8+ digits with separators).
 
     Ids in log lines are shorter or unseparated and stay readable: a run must contain a
@@ -67,18 +75,6 @@ class RedactPIIFilter(logging.Filter):
         if raw.isdigit() or ISO_DATE_RE.fullmatch(raw):
             return raw
         return "<phone>"
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = self._clean(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        if record.exc_info:
-            record.exc_text = self._clean(logging.Formatter().formatException(record.exc_info))
-            record.exc_info = None
-        elif record.exc_text:
-            record.exc_text = self._clean(record.exc_text)
-        return True
 
 
 def setup_logging(

@@ -7,7 +7,7 @@ from datetime import date
 
 from sqlmodel import Session, col, func, or_, select
 
-from db.models import Customer, CustomerSnapshot, Interaction, Order
+from db.models import Customer, CustomerSnapshot, Order
 
 
 def latest_snapshot_date(*, session: Session) -> date | None:
@@ -75,18 +75,6 @@ def customer_orders(*, session: Session, customer_id: int, limit: int = 5) -> Se
         .order_by(col(Order.ordered_at).desc())
         .limit(limit)
     ).all()
-
-
-def customer_interactions(
-    *, session: Session, customer_id: int, limit: int = 5
-) -> Sequence[Interaction]:
-    rows = session.exec(
-        select(Interaction)
-        .where(Interaction.customer_id == customer_id)
-        .order_by(col(Interaction.created_at).desc(), col(Interaction.id).desc())
-        .limit(limit)
-    ).all()
-    return list(reversed(rows))
 
 
 def customer_order_totals(*, session: Session, customer_id: int) -> tuple[int, float]:

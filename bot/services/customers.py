@@ -9,6 +9,7 @@ from sqlmodel import Session
 from analytics.segments import ALL_SEGMENTS, explain_segment
 from bot.services.messages import Button
 from db import customer_queries as cq
+from db import queries
 from db import report_queries as rq
 from db.models import CustomerSnapshot
 
@@ -140,7 +141,7 @@ def customer_profile(session: Session, ident: str) -> str:
             f"  {o.external_id} {o.ordered_at:%d %b %Y} {o.total} {o.currency} {o.status}"
             for o in orders
         ]
-    interactions = cq.customer_interactions(session=session, customer_id=customer.id)
+    interactions = queries.recent_interactions(session=session, customer_id=customer.id, limit=5)
     if interactions:
         lines.append("Last messages:")
         for item in interactions:
