@@ -43,6 +43,11 @@ def _days_between(dialect: str, later: str, earlier: str) -> str:
     return f"(EXTRACT(EPOCH FROM ({later} - {earlier})) / 86400.0)"
 
 
+def _moment_param(dialect: str, name: str) -> str:
+    """The SQL for a bound timestamp parameter (PostgreSQL needs the type spelled out)."""
+    return f"CAST(:{name} AS TIMESTAMPTZ)" if dialect == "postgresql" else f":{name}"
+
+
 def _as_of_param(session: Session, as_of: datetime) -> object:
     moment = as_utc(as_of)
     if session.get_bind().dialect.name == "sqlite":
@@ -57,7 +62,7 @@ def order_aggregates(*, session: Session, as_of: datetime) -> OrderAggregates:
     orders are absent.
     """
     dialect = session.get_bind().dialect.name
-    as_of_sql = "CAST(:as_of AS TIMESTAMPTZ)" if dialect == "postgresql" else ":as_of"
+    as_of_sql = _moment_param(dialect, "as_of")
     sql = f"""
         SELECT customer_id,
                {_days_between(dialect, as_of_sql, "MAX(ordered_at)")} AS recency_days,
@@ -113,7 +118,7 @@ class InteractionAggregates:
 def interaction_aggregates(*, session: Session, as_of: datetime) -> InteractionAggregates:
     """Inbound message count, complaints, sentiment sum/count and days since the last one."""
     dialect = session.get_bind().dialect.name
-    as_of_sql = "CAST(:as_of AS TIMESTAMPTZ)" if dialect == "postgresql" else ":as_of"
+    as_of_sql = _moment_param(dialect, "as_of")
     sql = f"""
         SELECT customer_id, COUNT(*),
                SUM(CASE WHEN intent = 'complaint' THEN 1 ELSE 0 END),
@@ -140,7 +145,7 @@ def conversation_aggregates(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per customer: (ids, handoffs, unresolved conversations) before ``as_of``."""
     dialect = session.get_bind().dialect.name
-    as_of_sql = "CAST(:as_of AS TIMESTAMPTZ)" if dialect == "postgresql" else ":as_of"
+    as_of_sql = _moment_param(dialect, "as_of")
     sql = f"""
         SELECT customer_id,
                SUM(CASE WHEN handoff_at IS NOT NULL THEN 1 ELSE 0 END),
@@ -162,7 +167,7 @@ def survey_answers(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Answered surveys before ``as_of``: (customer ids, kinds, scores, days ago)."""
     dialect = session.get_bind().dialect.name
-    as_of_sql = "CAST(:as_of AS TIMESTAMPTZ)" if dialect == "postgresql" else ":as_of"
+    as_of_sql = _moment_param(dialect, "as_of")
     sql = f"""
         SELECT customer_id, kind, score, {_days_between(dialect, as_of_sql, "answered_at")}
         FROM surveys
@@ -200,7 +205,7 @@ def purchase_summary(*, session: Session, calibration_end: date) -> PurchaseSumm
     day, in SQL. Ages are measured to ``calibration_end``."""
     until = datetime.combine(calibration_end + timedelta(days=1), time(), UTC)
     dialect = session.get_bind().dialect.name
-    until_sql = "CAST(:until AS TIMESTAMPTZ)" if dialect == "postgresql" else ":until"
+    until_sql = _moment_param(dialect, "until")
     if dialect == "sqlite":
         day = "CAST(julianday(ordered_at) - 2440587.5 AS INTEGER)"
         end_day = "(CAST(julianday(:until) - 2440587.5 AS REAL) - 1)"
@@ -248,7 +253,7 @@ def message_sentiments(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every analysed customer message before ``as_of``: (customer id, age in days, score)."""
     dialect = session.get_bind().dialect.name
-    as_of_sql = "CAST(:as_of AS TIMESTAMPTZ)" if dialect == "postgresql" else ":as_of"
+    as_of_sql = _moment_param(dialect, "as_of")
     sql = f"""
         SELECT customer_id, {_days_between(dialect, as_of_sql, "created_at")}, sentiment_score
         FROM interactions
