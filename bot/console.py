@@ -7,8 +7,9 @@ from collections.abc import Callable, Iterable
 from rich.console import Console
 
 from bot.services.assistant import handle_message
+from bot.services.buttons import handle_callback
 from bot.services.context import Services
-from bot.services.messages import IncomingMessage, Reply, Sender
+from bot.services.messages import Button, IncomingCallback, IncomingMessage, Reply, Sender
 
 CONSOLE_CHANNEL = "console"
 QUIT_WORDS = {"/quit", "/exit"}
@@ -27,13 +28,34 @@ def chat_turn(services: Services, sender: Sender, text: str) -> list[Reply]:
     return handle_message(services, message)
 
 
-def print_replies(console: Console, sender: Sender, replies: list[Reply]) -> None:
+def press_turn(services: Services, sender: Sender, button: Button) -> list[Reply]:
+    """A press on one of the buttons the bot sent; its notice, if any, comes first."""
+    callback = IncomingCallback(sender=sender, data=button.data, channel=CONSOLE_CHANNEL)
+    notice, replies = handle_callback(services, callback)
+    return ([Reply(sender.chat_id, notice)] if notice else []) + replies
+
+
+def print_replies(console: Console, sender: Sender, replies: list[Reply]) -> list[Button]:
+    """Print the replies; returns the buttons sent to the user, numbered from 1 as shown."""
+    buttons: list[Button] = []
     for reply in replies:
         who = "bot" if reply.chat_id == sender.chat_id else f"bot → staff chat {reply.chat_id}"
         console.print(f"[bold green]{who}:[/] ", end="")
         console.print(reply.text, markup=False, highlight=False)
+        if reply.document is not None:
+            console.print(f"   📎 {reply.filename} ({len(reply.document):,} bytes)", markup=False)
         for row in reply.buttons:
-            console.print("   " + "  ".join(f"[{b.label}]" for b in row), markup=False)
+            labels = []
+            for button in row:
+                if reply.chat_id == sender.chat_id:
+                    buttons.append(button)
+                    labels.append(f"[{len(buttons)}] {button.label}")
+                else:
+                    labels.append(f"[{button.label}]")
+            console.print("   " + "   ".join(labels), markup=False)
+    if buttons:
+        console.print("   (type a button's number to press it)", style="dim")
+    return buttons
 
 
 def run_console(
@@ -50,6 +72,7 @@ def run_console(
         "Type /help for commands, /quit to leave."
     )
     count = 0
+    buttons: list[Button] = []
     source = iter(lines) if lines is not None else None
     while True:
         try:
@@ -61,5 +84,10 @@ def run_console(
             return count
         if not text.strip():
             continue
-        print_replies(console, sender, chat_turn(services, sender, text))
+        choice = text.strip().strip("[]")
+        if choice.isdigit() and 1 <= int(choice) <= len(buttons):
+            replies = press_turn(services, sender, buttons[int(choice) - 1])
+        else:
+            replies = chat_turn(services, sender, text)
+        buttons = print_replies(console, sender, replies)
         count += 1

@@ -75,6 +75,20 @@ class Settings(BaseSettings):
         24, ge=1, description="Months after which message texts are masked (aggregates stay)."
     )
     retention_time: str = Field("03:30", description="Local time of the nightly retention job.")
+    question_timeout_minutes: float = Field(
+        30, gt=0, description="How long the bot waits for the answer to its own question."
+    )
+    csat_reminder_minutes: float = Field(
+        120, gt=0, description="One reminder if a CSAT question is unanswered this long."
+    )
+    nps_interval_days: int = Field(90, ge=1, description="At most one NPS question per period.")
+    offers_file: Path | None = Field(
+        None, description="Offer catalogue (YAML); default: the one shipped in bot/data."
+    )
+    offer_campaign_time: str = Field("11:00", description="Local time of the daily offer run.")
+    offer_cap_days: int = Field(
+        7, ge=1, description="Frequency cap: at most one proactive offer per customer per N days."
+    )
     pseudonym_key: SecretStr | None = Field(
         None, description="Secret key for pseudonymized exports (HMAC-SHA256)."
     )

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from bot.services.answers import load_answers
 from bot.services.context import Services
+from bot.services.offers import (
+    DEFAULT_OFFERS,
+    FrequencyCap,
+    load_catalogue,
+    sync_offers,
+)
 from bot.services.schedule import Schedule, parse_time, parse_weekday
 from bot.settings import Settings
 from db import migrate, queries
+from db.clock import utcnow
 from db.engine import make_engine, make_session_factory, session_scope
 from nlp import NLU, load_or_train, set_default_nlu
 
@@ -30,10 +38,12 @@ def build_services(
     if nlu is None:
         nlu = load_or_train(model_path=settings.model_path, embeddings=settings.nlu_embeddings)
     set_default_nlu(nlu)
+    catalogue = load_catalogue(settings.offers_file or DEFAULT_OFFERS, tz=settings.tz)
     with session_scope(factory) as session:
         queries.sync_staff(
             session=session, staff_ids=settings.staff_ids, admin_ids=settings.admin_ids
         )
+        sync_offers(session, catalogue, now=utcnow())
         products = queries.product_names(session=session)
     if products:
         nlu.set_products(products)
@@ -51,6 +61,11 @@ def build_services(
         backup_dir=settings.resolved_backup_dir,
         backup_keep=settings.backup_keep,
         database_url=settings.resolved_database_url,
+        question_ttl=timedelta(minutes=settings.question_timeout_minutes),
+        csat_reminder_after=timedelta(minutes=settings.csat_reminder_minutes),
+        nps_interval=timedelta(days=settings.nps_interval_days),
+        offer_catalogue=catalogue,
+        offer_cap=FrequencyCap(max_offers=1, days=settings.offer_cap_days),
     )
 
 
@@ -65,4 +80,5 @@ def schedules_from(settings: Settings) -> dict[str, Schedule]:
         ),
         "nightly_backup": Schedule(parse_time(settings.backup_time)),
         "retention": Schedule(parse_time(settings.retention_time)),
+        "offer_campaigns": Schedule(parse_time(settings.offer_campaign_time)),
     }

@@ -99,6 +99,9 @@ class Customer(CustomerBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     marketing_consent: bool | None = Field(default=None)
     marketing_consent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The question the bot is waiting on in this customer's chat (bot/services/pending.py).
+    pending: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    pending_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     first_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -164,6 +167,8 @@ class Interaction(SQLModel, table=True):
     telegram_chat_id: int | None = Field(default=None, sa_type=sa.BigInteger)
     telegram_message_id: int | None = Field(default=None, sa_type=sa.BigInteger)
     staff_member_id: int | None = Field(default=None, foreign_key="staff_members.id")
+    # The intent the customer picked when the bot asked back: a label for retraining.
+    chosen_intent: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -217,6 +222,8 @@ class Order(SQLModel, table=True):
     ordered_at: datetime = Field(sa_type=UTCDateTime, index=True)
     total: Decimal = Field(sa_type=MONEY)
     currency: str = Field(default="USD", max_length=3)
+    # The offer code used at checkout, if any (upper case); see bot.services.offers.
+    offer_code: str | None = Field(default=None, max_length=64, index=True)
     shipped_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -297,6 +304,8 @@ class OfferDelivery(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     redeemed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The message as planned; the bot's sender sends planned, unsent ones (an outbox).
+    message: str | None = Field(default=None, sa_type=sa.Text)
 
 
 class Survey(SQLModel, table=True):

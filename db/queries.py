@@ -120,6 +120,15 @@ def current_conversation(*, session: Session, customer_id: int) -> Conversation 
     ).first()
 
 
+def latest_conversation(*, session: Session, customer_id: int) -> Conversation | None:
+    """The customer's newest conversation, resolved or not."""
+    return session.exec(
+        select(Conversation)
+        .where(Conversation.customer_id == customer_id)
+        .order_by(col(Conversation.opened_at).desc(), col(Conversation.id).desc())
+    ).first()
+
+
 def open_conversation(
     *, session: Session, customer_id: int, channel: str, now: datetime
 ) -> Conversation:

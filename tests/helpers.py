@@ -108,3 +108,26 @@ def crmbot(
         timeout=timeout,
         env={**os.environ, "COLUMNS": "200", **env},
     )
+
+
+def press(
+    services: Services,
+    data: str,
+    *,
+    user_id: int = 501,
+    message_id: int | None = None,
+    now: datetime | None = None,
+) -> tuple[str | None, list[Reply]]:
+    """Press an inline button with this callback data, as this user."""
+    from bot.services.buttons import handle_callback
+    from bot.services.messages import IncomingCallback
+
+    callback = IncomingCallback(
+        sender=sender(user_id), data=data, message_id=message_id, update_id=next(_update_ids)
+    )
+    return handle_callback(services, callback, now=now)
+
+
+def button_data(replies: list[Reply], chat_id: int) -> list[str]:
+    """The callback data of every button sent to this chat."""
+    return [b.data for r in replies if r.chat_id == chat_id for row in r.buttons for b in row]

@@ -9,7 +9,8 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from bot.services.assistant import UNKNOWN_COMMAND, handle_callback
+from bot.services.assistant import UNKNOWN_COMMAND
+from bot.services.buttons import handle_callback
 from bot.services.messages import IncomingCallback
 from bot.services.refresh import run_refresh
 from db.engine import session_scope

@@ -98,7 +98,8 @@ def test_backup_during_writes_restores_a_consistent_snapshot(migrated, tmp_path)
     for table in TABLES:  # the restored rows are exactly the source's rows up to the snapshot
         prefix = source[table][: len(restored[table])]
         assert checksum(restored[table]) == checksum(prefix), table
-    assert interactions[-1][-1] is not None
+    last_texts = [v for v in interactions[-1] if isinstance(v, str) and v.startswith("msg ")]
+    assert last_texts and last_texts[0].endswith("\x00"), "texts survive exactly, NUL included"
     engine = make_engine(migrated)
     assert migrate.is_up_to_date(engine)
     engine.dispose()

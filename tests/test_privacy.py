@@ -31,7 +31,7 @@ def test_privacy_shows_what_is_stored_why_and_the_consents(services):
     assert "messages" in notice and "masked after 24 months" in notice
     assert "marketing: no" in notice and "via telegram:/stop" in notice
     assert "analytics: not given" in notice
-    assert "delete my data" in notice and "export my data" in notice
+    assert "/mydata" in notice and "/forget" in notice
 
 
 def test_privacy_is_a_customer_command_listed_in_help(services):

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import func, select
 
 from analytics.segments import ALL_SEGMENTS
-from bot.services.assistant import STALE_BUTTON, UNKNOWN_COMMAND, handle_callback
+from bot.services.assistant import UNKNOWN_COMMAND
+from bot.services.buttons import STALE_BUTTON, handle_callback
 from bot.services.messages import IncomingCallback
 from bot.services.refresh import run_refresh
 from db.engine import session_scope

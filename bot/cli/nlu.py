@@ -4,6 +4,7 @@
     crmbot nlu train --out DIR                    # the default model, from nlp/data/*.yml
     crmbot nlu eval [--model DIR] --data FILE.csv [--task ...] [--json] [--engine ...]
     crmbot nlu predict [--model DIR] "text" [--json]
+    crmbot nlu feedback --out FILE.csv           # intents customers chose on "did you mean"
 
 The engine is ``light`` unless CRMBOT_NLU_EMBEDDINGS names a sentence-transformers model
 (then ``embeddings``); ``--engine`` chooses explicitly.
@@ -272,3 +273,30 @@ def nlu_predict(
 def nlu_analyze(text: Annotated[str, typer.Argument(help="A customer message.")]) -> None:
     """Same as `crmbot nlu predict TEXT` (kept for older scripts)."""
     nlu_predict(text)
+
+
+@nlu_app.command("feedback")
+def nlu_feedback(
+    out: Annotated[
+        Path, typer.Option("--out", "--output", help="CSV file to write (text,intent).")
+    ],
+) -> None:
+    """Write the messages whose intent a customer chose on the bot's "did you mean" buttons,
+    as a text,intent CSV: add it to your training data for `crmbot nlu train`."""
+    import csv
+
+    from bot.services.clarify import labelled_messages
+    from db.engine import make_engine, make_session_factory, session_scope
+
+    settings = get_settings()
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            rows = labelled_messages(session)
+    finally:
+        engine.dispose()
+    with out.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "intent"])
+        writer.writerows(rows)
+    console.print(f"Wrote {len(rows):,} labelled messages to {out}.", highlight=False)

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from rich.console import Console
 from sqlmodel import Session, col, select
 
-from bot.console import chat_turn
+from bot.console import chat_turn, press_turn
 from bot.services.assistant import handle_message
 from bot.services.context import Services
-from bot.services.messages import IncomingMessage, Reply, Sender
+from bot.services.messages import Button, IncomingMessage, Reply, Sender
 from db.engine import session_scope
 from db.models import (
     Conversation,
@@ -27,9 +27,13 @@ DEMO_STAFF = Sender(user_id=DEMO_STAFF_ID, chat_id=DEMO_STAFF_ID, first_name="Jo
 FIRST_DEMO_USER = 900001
 
 
+PRESS = "press"
+
+
 @dataclass(frozen=True)
 class Step:
-    """One message in the script: ``who`` is a customer index, or "staff"."""
+    """One message in the script: ``who`` is a customer index, or "staff". With
+    ``kind=PRESS``, ``text`` is the label of a button the bot sent them last."""
 
     who: int | str
     text: str | Callable[[Session], str]
@@ -173,6 +177,7 @@ def _annotation(services: Services, sender: Sender) -> str:
 
 def play_script(services: Services, senders: list[Sender], console: Console) -> int:
     """Play :data:`SCRIPT`, printing the transcript; returns the number of messages."""
+    buttons: dict[int, list[Button]] = {}
     for step in SCRIPT:
         sender = DEMO_STAFF if step.who == "staff" else senders[int(step.who)]
         with session_scope(services.session_factory) as session:
@@ -188,7 +193,10 @@ def play_script(services: Services, senders: list[Sender], console: Console) -> 
             markup=False,
             highlight=False,
         )
-        if step.kind == InteractionKind.TEXT:
+        if step.kind == PRESS:
+            (button,) = [b for b in buttons.get(sender.chat_id, []) if b.label == text]
+            replies = press_turn(services, sender, button)
+        elif step.kind == InteractionKind.TEXT:
             replies = chat_turn(services, sender, text)
         else:
             replies = handle_message(
@@ -205,6 +213,9 @@ def play_script(services: Services, senders: list[Sender], console: Console) -> 
         if note and step.kind == InteractionKind.TEXT and not text.startswith("/"):
             console.print(f"  [dim]↳ {note}[/]")
         _print(console, sender, replies, senders)
+        for reply in replies:
+            if reply.buttons:
+                buttons[reply.chat_id] = [b for row in reply.buttons for b in row]
     return len(SCRIPT)
 
 
@@ -219,3 +230,5 @@ def _print(console: Console, sender: Sender, replies: list[Reply], senders: list
             who = f"bot → {names.get(reply.chat_id, reply.chat_id)}"
         console.print(f"[bold green]{who}:[/] ", end="")
         console.print(reply.text, markup=False, highlight=False)
+        for row in reply.buttons:
+            console.print("   " + "   ".join(f"[{b.label}]" for b in row), markup=False)

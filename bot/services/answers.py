@@ -11,6 +11,36 @@ import yaml
 DEFAULT_ANSWERS = Path(__file__).resolve().parent.parent / "data" / "answers.yml"
 
 
+# The texts the flows say (answers.yml, section ``texts``).
+REQUIRED_TEXTS = (
+    "ask_order_number",
+    "ask_order_number_again",
+    "which_order",
+    "confirm_cancel",
+    "cancelled",
+    "cannot_cancel",
+    "confirm_change",
+    "cannot_change",
+    "ask_change_details",
+    "change_handed_over",
+    "kept",
+    "clarify",
+    "clarify_none",
+    "talk_to_person",
+    "csat_question",
+    "csat_reminder",
+    "csat_thanks",
+    "csat_rated",
+    "csat_comment_thanks",
+    "nps_question",
+    "nps_thanks",
+    "survey_answered",
+    "handoff_auto",
+    "staff_joined",
+    "resolved",
+)
+
+
 class AnswerTableError(ValueError):
     """The answers file is malformed; the message names the file and the entry."""
 
@@ -22,6 +52,11 @@ class Action:
     intent: str
     text: str | None = None
     flow: str | None = None
+    label: str | None = None  # how a button offering this intent reads
+
+    @property
+    def button_label(self) -> str:
+        return self.label or self.intent.replace("_", " ").capitalize()
 
 
 @dataclass(frozen=True)
@@ -29,6 +64,7 @@ class AnswerTable:
     actions: dict[str, Action]
     media: dict[str, str]
     order_status: dict[str, str]
+    texts: dict[str, str] = field(default_factory=dict)
     source: Path = field(default=DEFAULT_ANSWERS)
 
     def action(self, intent: str) -> Action:
@@ -36,6 +72,10 @@ class AnswerTable:
 
     def media_text(self, kind: str) -> str:
         return self.media.get(kind) or self.media["other"]
+
+    def say(self, key: str, **values: Any) -> str:
+        """A text of the ``texts`` section, filled in (keys are checked at load)."""
+        return render(self.texts[key], **values)
 
 
 def load_answers(path: Path = DEFAULT_ANSWERS) -> AnswerTable:
@@ -51,7 +91,9 @@ def load_answers(path: Path = DEFAULT_ANSWERS) -> AnswerTable:
     for intent, body in raw["intents"].items():
         if not isinstance(body, dict) or not (body.get("text") or body.get("flow")):
             raise AnswerTableError(f"{path}: intents.{intent} needs a 'text' or a 'flow'")
-        actions[str(intent)] = Action(str(intent), text=body.get("text"), flow=body.get("flow"))
+        actions[str(intent)] = Action(
+            str(intent), text=body.get("text"), flow=body.get("flow"), label=body.get("label")
+        )
     if "out_of_scope" not in actions:
         raise AnswerTableError(f"{path}: intents.out_of_scope (the fallback) is required")
     media = {str(k): str(v) for k, v in (raw.get("media") or {}).items()}
@@ -60,7 +102,13 @@ def load_answers(path: Path = DEFAULT_ANSWERS) -> AnswerTable:
     for key in ("found", "latest", "not_found", "none"):
         if key not in order_status:
             raise AnswerTableError(f"{path}: order_status.{key} is required")
-    return AnswerTable(actions=actions, media=media, order_status=order_status, source=path)
+    texts = {str(k): str(v) for k, v in (raw.get("texts") or {}).items()}
+    missing = [key for key in REQUIRED_TEXTS if key not in texts]
+    if missing:
+        raise AnswerTableError(f"{path}: texts.{missing[0]} is required")
+    return AnswerTable(
+        actions=actions, media=media, order_status=order_status, texts=texts, source=path
+    )
 
 
 class _Blank(dict[str, Any]):

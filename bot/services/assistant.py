@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
-from analytics.segments import ALL_SEGMENTS
-from bot.services.commands import COMMANDS, CommandCall, as_customer, audited_segment_page
+from bot.services import staff
+from bot.services.commands import COMMANDS, CommandCall, as_customer
 from bot.services.context import Services
 from bot.services.conversation import handle_customer_message
-from bot.services.messages import IncomingCallback, IncomingMessage, Reply
+from bot.services.messages import IncomingMessage, Reply
+from bot.services.staff_questions import HELP_TEXT, route
 from db.clock import utcnow
 from db.engine import session_scope
 from db.models import InteractionKind
 
 UNKNOWN_COMMAND = "Sorry, I don't know that command. Send /help to see what I can do."
-STAFF_TEXT = (
-    "You're on the staff list, so I don't treat your messages as a customer's. "
-    "Send /help for the staff commands."
-)
 
 
 def handle_message(
@@ -46,31 +44,46 @@ def handle_message(
             return as_customer(call, lambda _session, _stored: UNKNOWN_COMMAND)
         return command.handler(CommandCall(services, message, args, now))
     if is_staff:  # staff are not customers; their edits need no answer either
-        edited = message.kind == InteractionKind.EDITED
-        return [] if edited else [Reply(message.sender.chat_id, STAFF_TEXT)]
+        if message.kind == InteractionKind.EDITED:
+            return []
+        return staff_text(services, message, now=now)
     return handle_customer_message(services, message, now=now)
 
 
-STALE_BUTTON = "This button is no longer active."
+def staff_question(services: Services, message: IncomingMessage, *, now: datetime) -> list[Reply]:
+    """A question in plain words ("how many champions do we have") runs the command it
+    means, with the same permission checks and audit; anything else gets examples."""
+    found = route(message.text)
+    command = COMMANDS.get(found.command) if found is not None else None
+    if found is None or command is None:
+        return [Reply(message.sender.chat_id, HELP_TEXT)]
+    if command.admin_only and message.sender.user_id not in services.admin_ids:
+        return [Reply(message.sender.chat_id, HELP_TEXT)]
+    return command.handler(CommandCall(services, message, found.args, now))
 
 
-def handle_callback(
-    services: Services, callback: IncomingCallback
-) -> tuple[str | None, list[Reply]]:
-    """A button press: a short notice for the button, and replies (edits) for the chat.
+# The first line of a handoff card or of a forwarded customer message names the conversation.
+CARD_HEAD = re.compile(r"^(?:🙋 Handoff |💬 )#(\d+)\b")
 
-    Staff buttons are authorised on every press, like staff commands.
-    """
-    kind, _, rest = callback.data.partition("|")
-    chat_id = callback.sender.chat_id
-    if kind == "seg" and services.is_staff(callback.sender.user_id):
-        name, _, page = rest.rpartition("|")
-        if name in ALL_SEGMENTS and page.isdigit():
-            with session_scope(services.session_factory) as session:
-                text, buttons = audited_segment_page(
-                    session, name, int(page), staff_user_id=callback.sender.user_id, now=utcnow()
-                )
-            return None, [
-                Reply(chat_id, text, buttons=buttons, edit_message_id=callback.message_id)
-            ]
-    return STALE_BUTTON, []
+
+def staff_text(services: Services, message: IncomingMessage, *, now: datetime) -> list[Reply]:
+    """Plain text from staff: a reply to a handoff card goes to that customer."""
+    chat_id = message.sender.chat_id
+    head = CARD_HEAD.match(message.reply_to_text or "")
+    if head is None:
+        return staff_question(services, message, now=now)
+    if not message.text.strip():
+        return [Reply(chat_id, "Only text can be passed on to the customer.")]
+    conversation_id = int(head.group(1))
+    try:
+        with session_scope(services.session_factory) as session:
+            to_customer = staff.reply_to_customer(
+                session,
+                conversation_id=conversation_id,
+                text=message.text,
+                staff_user_id=message.sender.user_id,
+                now=now,
+            )
+    except staff.StaffActionError as exc:
+        return [Reply(chat_id, str(exc))]
+    return [to_customer, Reply(chat_id, f"✅ Sent to #{conversation_id}.")]

@@ -13,7 +13,8 @@ from datetime import datetime
 from sqlmodel import Session
 
 from analytics.segments import ALL_SEGMENTS
-from bot.services import audit, customers, privacy, staff
+from bot.services import audit, customers, offers, privacy, privacy_flows, staff
+from bot.services.chat import Chat
 from bot.services.context import Services
 from bot.services.conversation import Stored, handle_customer_message
 from bot.services.digest import PERIODS, build_digest, digest_replies
@@ -59,16 +60,35 @@ def as_customer(call: CommandCall, answer: Callable[[Session, Stored], str]) -> 
     )
 
 
+CONSENT_QUESTION = (
+    "Would you like personal offers and discount codes from us now and then? "
+    "You can change your mind any time with /stop or /privacy."
+)
+CONSENT_BUTTONS = [[Button("Yes, please", "cons|yes"), Button("No, thanks", "cons|no")]]
+
+
 def start(call: CommandCall) -> list[Reply]:
-    def answer(session: Session, stored: Stored) -> str:
+    """Greet; a customer never asked about offers is asked once, with two buttons."""
+
+    def answer(session: Session, stored: Stored) -> list[Reply]:
         name = stored.first_name or "there"
-        return (
+        greeting = (
             f"Hi {name}! I'm the {call.services.shop_name} assistant. Ask me about your orders, "
             "delivery, refunds, payments or your account, in your own words.\n"
             "For example: “where is my order 10234?”\n\n/help shows what else I can do."
         )
+        replies = [Reply(call.chat_id, greeting)]
+        customer = session.get(Customer, stored.customer_id)
+        if customer is not None and customer.marketing_consent is None:
+            replies.append(Reply(call.chat_id, CONSENT_QUESTION, buttons=CONSENT_BUTTONS))
+        return replies
 
-    return as_customer(call, answer)
+    return handle_customer_message(
+        call.services,
+        replace(call.message, kind=InteractionKind.COMMAND),
+        now=call.now,
+        respond=answer,
+    )
 
 
 def help_command(call: CommandCall) -> list[Reply]:
@@ -107,6 +127,47 @@ def stop(call: CommandCall) -> list[Reply]:
         )
 
     return as_customer(call, answer)
+
+
+def redeem_command(call: CommandCall) -> list[Reply]:
+    def answer(session: Session, stored: Stored) -> str:
+        customer = session.get(Customer, stored.customer_id)
+        assert customer is not None
+        return offers.redeem(
+            session,
+            customer,
+            call.args,
+            call.now,
+            texts=call.services.offer_texts,
+            tz=call.services.tz,
+        )
+
+    return as_customer(call, answer)
+
+
+def _customer_chat(call: CommandCall, step: Callable[[Chat], list[Reply]]) -> list[Reply]:
+    """Run a customer command as a step of their chat (stored like a message)."""
+
+    def answer(session: Session, stored: Stored) -> list[Reply]:
+        customer = session.get(Customer, stored.customer_id)
+        conversation = session.get(Conversation, stored.conversation_id)
+        assert customer is not None and conversation is not None
+        return step(Chat(call.services, session, customer, conversation, call.chat_id, call.now))
+
+    return handle_customer_message(
+        call.services,
+        replace(call.message, kind=InteractionKind.COMMAND),
+        now=call.now,
+        respond=answer,
+    )
+
+
+def mydata(call: CommandCall) -> list[Reply]:
+    return _customer_chat(call, privacy_flows.my_data)
+
+
+def forget(call: CommandCall) -> list[Reply]:
+    return _customer_chat(call, privacy_flows.ask_forget)
 
 
 def privacy_command(call: CommandCall) -> list[Reply]:
@@ -161,44 +222,12 @@ def _conversation_id(call: CommandCall, usage: str) -> tuple[int, str]:
     return int(head.lstrip("#")), rest.strip()
 
 
-def _audit_conversation(
-    call: CommandCall, session: Session, conversation_id: int, action: str
-) -> None:
-    """Audit a staff action on a conversation; the first reply also takes the handoff.
-
-    Recorded in the action's own transaction: if the action fails, so does the entry.
-    """
-    conversation = session.get(Conversation, conversation_id)
-    if conversation is None:
-        return
-    who = call.message.sender.user_id
-    detail = {"conversation": conversation_id}
-    if action == AuditAction.REPLY_SENT and conversation.assigned_staff_id is None:
-        audit.record(
-            session,
-            action=AuditAction.HANDOFF_TAKEN,
-            now=call.now,
-            actor_telegram_id=who,
-            customer_id=conversation.customer_id,
-            detail=detail,
-        )
-    audit.record(
-        session,
-        action=action,
-        now=call.now,
-        actor_telegram_id=who,
-        customer_id=conversation.customer_id,
-        detail=detail,
-    )
-
-
 def reply(call: CommandCall) -> list[Reply]:
     try:
         conversation_id, text = _conversation_id(call, "/reply ID text")
         if not text:
             raise staff.StaffActionError("Usage: /reply ID text")
         with session_scope(call.services.session_factory) as session:
-            _audit_conversation(call, session, conversation_id, AuditAction.REPLY_SENT)
             to_customer = staff.reply_to_customer(
                 session,
                 conversation_id=conversation_id,
@@ -215,13 +244,16 @@ def resolve(call: CommandCall) -> list[Reply]:
     try:
         conversation_id, _ = _conversation_id(call, "/resolve ID")
         with session_scope(call.services.session_factory) as session:
-            _audit_conversation(call, session, conversation_id, AuditAction.CONVERSATION_RESOLVED)
             to_customer = staff.resolve_conversation(
-                session, conversation_id=conversation_id, now=call.now
+                call.services,
+                session,
+                conversation_id=conversation_id,
+                staff_user_id=call.message.sender.user_id,
+                now=call.now,
             )
     except staff.StaffActionError as exc:
         return [Reply(call.chat_id, str(exc))]
-    return [to_customer, Reply(call.chat_id, f"✅ #{conversation_id} resolved.")]
+    return [*to_customer, Reply(call.chat_id, f"✅ #{conversation_id} resolved.")]
 
 
 def segments(call: CommandCall) -> list[Reply]:
@@ -297,6 +329,12 @@ def audit_command(call: CommandCall) -> list[Reply]:
         return [Reply(call.chat_id, audit.render(rows, title=f"Audit of {kind} {ident}"))]
 
 
+def offers_command(call: CommandCall) -> list[Reply]:
+    with session_scope(call.services.session_factory) as session:
+        text = offers.offer_report(session, call.args or None, now=call.now, tz=call.services.tz)
+    return [Reply(call.chat_id, text)]
+
+
 def atrisk(call: CommandCall) -> list[Reply]:
     viewed: list[int] = []
     with session_scope(call.services.session_factory) as session:
@@ -321,6 +359,9 @@ COMMANDS: dict[str, Command] = {
         Command("start", "start talking to the assistant", False, start),
         Command("help", "what I can do", False, help_command),
         Command("stop", "no more offers or promotions", False, stop),
+        Command("redeem", "redeem an offer code you got", False, redeem_command, usage="CODE"),
+        Command("mydata", "a copy of everything we store about you", False, mydata),
+        Command("forget", "delete your personal data (asks first)", False, forget),
         Command(
             "privacy",
             "what we store about you, and your consents",
@@ -347,6 +388,13 @@ COMMANDS: dict[str, Command] = {
         ),
         Command("atrisk", "valuable customers drifting away", True, atrisk),
         Command("digest", "the satisfaction digest now", True, digest, usage="[day|week]"),
+        Command(
+            "offers",
+            "offers sent, redeemed, and uplift against the holdout",
+            True,
+            offers_command,
+            usage="[code or words]",
+        ),
         Command(
             "audit",
             "who read or changed a customer's data (admins)",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -10,6 +11,8 @@ from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
 from bot.services.answers import AnswerTable
+from bot.services.offers.campaign import FrequencyCap
+from bot.services.offers.catalogue import DEFAULT_TEXTS, Catalogue, OfferTexts
 from bot.services.schedule import Schedule
 from nlp import NLU
 
@@ -31,6 +34,16 @@ class Services:
     backup_dir: Path | None = None
     backup_keep: int = 7
     database_url: str = ""
+    question_ttl: timedelta = timedelta(minutes=30)
+    csat_reminder_after: timedelta = timedelta(hours=2)
+    nps_interval: timedelta = timedelta(days=90)
+    offer_catalogue: Catalogue | None = None
+    offer_cap: FrequencyCap = field(default_factory=FrequencyCap)
+
+    @property
+    def offer_texts(self) -> OfferTexts:
+        """What the bot says around offers (the catalogue's ``messages``)."""
+        return self.offer_catalogue.texts if self.offer_catalogue else DEFAULT_TEXTS
 
     def is_staff(self, user_id: int) -> bool:
         return user_id in self.staff_ids or user_id in self.admin_ids

@@ -15,8 +15,11 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from bot.services import handoff, pending
+from bot.services.chat import Chat
+from bot.services.clarify import ask_back
 from bot.services.context import Services
-from bot.services.flows import run_action
+from bot.services.flows import continue_pending, run_action
 from bot.services.messages import IncomingMessage, Reply
 from db import queries
 from db.clock import utcnow
@@ -123,9 +126,13 @@ def store_inbound(
         now=now,
     )
     assert customer.id is not None
-    conversation = queries.open_conversation(
-        session=session, customer_id=customer.id, channel=message.channel, now=now
-    )
+    conversation = None
+    if message.kind == InteractionKind.CALLBACK:  # a button (a late CSAT rating) reopens nothing
+        conversation = queries.latest_conversation(session=session, customer_id=customer.id)
+    if conversation is None:
+        conversation = queries.open_conversation(
+            session=session, customer_id=customer.id, channel=message.channel, now=now
+        )
     assert conversation.id is not None
     interaction = queries.add_interaction(
         session=session,
@@ -167,15 +174,39 @@ def answer(
     *,
     now: datetime,
 ) -> list[Reply]:
-    chat_id = message.sender.chat_id
-    if analysis is None:
-        return [Reply(chat_id, services.answers.media_text(message.kind))]
+    """The bot's answer: to its own open question if the message answers it, else a
+    handoff if one is due, a question back if the NLU is unsure, or the intent's action."""
     customer = session.get(Customer, stored.customer_id)
     conversation = session.get(Conversation, stored.conversation_id)
     assert customer is not None and conversation is not None
-    return run_action(
-        services, session, customer, conversation, analysis, chat_id=chat_id, now=now
+    chat = Chat(services, session, customer, conversation, message.sender.chat_id, now)
+    waiting = pending.current(customer, now=now)
+    if waiting is not None:
+        replies = continue_pending(chat, waiting, analysis, message.text)
+        if replies is not None:
+            return replies
+    if customer.pending is not None:
+        pending.clear(customer)
+        session.add(customer)
+    if analysis is None:
+        return [chat.reply(services.answers.media_text(message.kind))]
+    reason = handoff.trigger(
+        services, session, conversation, analysis, interaction_id=stored.interaction_id
     )
+    if reason is not None:
+        return handoff.hand_over(
+            services,
+            session,
+            customer,
+            conversation,
+            reason=reason,
+            chat_id=chat.chat_id,
+            text=chat.say("handoff_auto"),
+            now=now,
+        )
+    if services.nlu.needs_clarification(analysis):
+        return ask_back(chat, analysis, interaction_id=stored.interaction_id)
+    return run_action(chat, analysis, message_text=message.text)
 
 
 def store_outbound(

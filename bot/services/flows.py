@@ -1,4 +1,5 @@
-"""Flows: intents whose answer needs the customer's data or changes something.
+"""Flows: intents whose answer needs the customer's data or changes something, and the
+answers to the questions the bot asked back.
 
 A flow is a function ``(FlowInput) -> list[Reply]`` registered in :data:`FLOWS` under the
 name that ``answers.yml`` uses. Intents without a flow get their templated text.
@@ -7,55 +8,39 @@ name that ``answers.yml`` uses. Intents without a flow get their templated text.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel import Session
 
-from bot.services.answers import Action, render
-from bot.services.context import Services
+from bot.services import order_flows
+from bot.services.chat import Chat, FlowInput
+from bot.services.handoff import hand_over
 from bot.services.messages import Reply
+from bot.services.pending import Asked, Pending
 from bot.services.privacy import record_consent
-from db import queries
-from db.models import Conversation, ConversationStatus, Customer, Interaction, Order, OrderStatus
+from db.models import Customer
 from nlp import Analysis
 
 log = logging.getLogger(__name__)
 
-
-@dataclass
-class FlowInput:
-    services: Services
-    session: Session
-    customer: Customer
-    conversation: Conversation
-    analysis: Analysis
-    action: Action
-    chat_id: int
-    now: datetime
-
-    def text(self, template: str | None) -> str:
-        return render(
-            template or "",
-            name=self.customer.first_name or "there",
-            shop=self.services.shop_name,
-        )
+Flow = Callable[[FlowInput], list[Reply]]
 
 
-def run_action(
-    services: Services,
-    session: Session,
-    customer: Customer,
-    conversation: Conversation,
-    analysis: Analysis,
-    *,
-    chat_id: int,
-    now: datetime,
-) -> list[Reply]:
-    action = services.answers.action(analysis.intent)
+def run_action(chat: Chat, analysis: Analysis, *, message_text: str = "") -> list[Reply]:
+    """Answer an analysed message with its intent's action from answers.yml."""
+    action = chat.services.answers.action(analysis.intent)
     flow_input = FlowInput(
-        services, session, customer, conversation, analysis, action, chat_id, now
+        chat.services,
+        chat.session,
+        chat.customer,
+        chat.conversation,
+        chat.chat_id,
+        chat.now,
+        analysis=analysis,
+        action=action,
+        message_text=message_text,
     )
     if action.flow:
         flow = FLOWS.get(action.flow)
@@ -63,61 +48,54 @@ def run_action(
             log.error("answers.yml names unknown flow %r for %s", action.flow, action.intent)
         else:
             return flow(flow_input)
-    return [Reply(chat_id, flow_input.text(action.text))]
+    return [flow_input.reply(flow_input.text(action.text))]
 
 
-# --- order status ------------------------------------------------------------------------
+# --- the answer to a question the bot asked ----------------------------------------------
 
-STATUS_WORDS = {
-    OrderStatus.PLACED: "received, being prepared",
-    OrderStatus.PAID: "paid, being prepared for shipping",
-    OrderStatus.SHIPPED: "shipped",
-    OrderStatus.DELIVERED: "delivered",
-    OrderStatus.CANCELLED: "cancelled",
-    OrderStatus.REFUNDED: "refunded",
-}
+YES = re.compile(r"^\s*(yes|yeah|yep|yup|sure|ok|okay|y|please do|do it|confirm)\b", re.I)
+NO = re.compile(r"^\s*(no|nope|nah|n|don'?t|do not|keep it|never ?mind|stop)\b", re.I)
 
 
-def _status_detail(order: Order, services: Services) -> str:
-    def day(moment: datetime | None) -> str:
-        return moment.astimezone(services.tz).strftime("%d %b %Y") if moment else ""
+def continue_pending(
+    chat: Chat, waiting: Pending, analysis: Analysis | None, text: str
+) -> list[Reply] | None:
+    """Read a typed message as the answer to the open question; None if it is not one
+    (the caller then treats it as a new message)."""
+    if waiting.kind == Asked.ORDER_NUMBER and analysis is not None:
+        intent = str(waiting.data.get("intent") or "track_order")
+        probe = FlowInput(
+            chat.services,
+            chat.session,
+            chat.customer,
+            chat.conversation,
+            chat.chat_id,
+            chat.now,
+            analysis=analysis,
+            action=chat.services.answers.action(intent),
+            message_text=text,
+        )
+        if order_flows.order_number(probe, bare=True) is None:
+            return None
+        order_flow = order_flows.ORDER_FLOWS.get(probe.action.flow or "")
+        if order_flow is None:
+            return None
+        return order_flow(probe, attempts=max(1, waiting.attempts))
+    if waiting.kind == Asked.FORGET and (YES.match(text) or NO.match(text)):
+        from bot.services.privacy_flows import typed_answer
 
-    if order.status == OrderStatus.DELIVERED and order.delivered_at:
-        return f" on {day(order.delivered_at)}"
-    if order.status == OrderStatus.SHIPPED and order.shipped_at:
-        return f" on {day(order.shipped_at)}"
-    return ""
+        return typed_answer(chat)
+    if waiting.kind == Asked.CONFIRM:
+        if YES.match(text) or NO.match(text):
+            return order_flows.confirmed(chat, waiting.data, yes=bool(YES.match(text)))
+        return None
+    if waiting.kind == Asked.CHANGE_DETAILS and text.strip():
+        return order_flows.change_details(chat, waiting.data)
+    if waiting.kind == Asked.SURVEY_COMMENT and text.strip():
+        from bot.services.surveys import record_comment
 
-
-def order_status(flow: FlowInput) -> list[Reply]:
-    """Find the order named in the message, or the customer's latest, and report it.
-
-    A customer only ever sees their own orders: a number that belongs to someone else is
-    reported as not found, exactly like a number that does not exist.
-    """
-    templates = flow.services.answers.order_status
-    entity = flow.analysis.entity("ORDER_ID")
-    assert flow.customer.id is not None
-    if entity is not None:
-        order_id = str(entity.value or entity.text)
-        order = queries.find_order(session=flow.session, external_id=order_id)
-        if order is None or order.customer_id != flow.customer.id:
-            return [Reply(flow.chat_id, render(templates["not_found"], order_id=order_id))]
-        template = templates["found"]
-    else:
-        latest = queries.latest_orders(session=flow.session, customer_id=flow.customer.id)
-        if not latest:
-            return [Reply(flow.chat_id, render(templates["none"]))]
-        order, template = latest[0], templates["latest"]
-    status = render(
-        template,
-        order_id=order.external_id,
-        order_date=order.ordered_at.astimezone(flow.services.tz).strftime("%d %b %Y"),
-        status=STATUS_WORDS.get(OrderStatus(order.status), order.status),
-        status_detail=_status_detail(order, flow.services),
-    )
-    extra = flow.text(flow.action.text) if flow.action.text else ""
-    return [Reply(flow.chat_id, f"{status} {extra}".strip())]
+        return record_comment(chat, waiting.data, text)
+    return None
 
 
 # --- handoff -----------------------------------------------------------------------------
@@ -125,59 +103,16 @@ def order_status(flow: FlowInput) -> list[Reply]:
 
 def handoff(flow: FlowInput) -> list[Reply]:
     """Hand the conversation to a human: staff get the customer's card, the bot goes quiet."""
-    conversation = flow.conversation
-    conversation.status = ConversationStatus.WAITING_HUMAN
-    conversation.handoff_at = flow.now
-    flow.session.add(conversation)
-    flow.session.flush()
-    card = handoff_card(
+    return hand_over(
+        flow.services,
         flow.session,
         flow.customer,
-        conversation,
+        flow.conversation,
         reason=flow.analysis.intent,
-        services=flow.services,
+        chat_id=flow.chat_id,
+        text=flow.text(flow.action.text),
+        now=flow.now,
     )
-    replies = [Reply(dest, card) for dest in flow.services.staff_destinations()]
-    return [Reply(flow.chat_id, flow.text(flow.action.text)), *replies]
-
-
-def handoff_card(
-    session: Session,
-    customer: Customer,
-    conversation: Conversation,
-    *,
-    reason: str,
-    services: Services,
-) -> str:
-    assert customer.id is not None
-    lines = [
-        f"🙋 Handoff #{conversation.id}: {customer.display_name}"
-        + (f" (@{customer.username})" if customer.username else ""),
-        f"Reason: {reason}",
-    ]
-    orders = queries.latest_orders(session=session, customer_id=customer.id, limit=3)
-    if orders:
-        lines.append(
-            "Last orders: "
-            + ", ".join(f"{o.external_id} {o.total} {o.currency} {o.status}" for o in orders)
-        )
-    recent: list[Interaction] = list(
-        queries.recent_interactions(session=session, customer_id=customer.id, limit=5)
-    )
-    if recent:
-        lines.append("Last messages:")
-        for item in recent:
-            who = "👤" if item.direction == "in" else "🤖"
-            lines.append(f"{who} {_clip(item.text or f'[{item.kind}]')}")
-    lines.append(
-        f"\nAnswer with /reply {conversation.id} <text>, close with /resolve {conversation.id}"
-    )
-    return "\n".join(lines)
-
-
-def _clip(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # --- marketing opt-out -------------------------------------------------------------------
@@ -188,7 +123,7 @@ def opt_out(flow: FlowInput) -> list[Reply]:
     set_marketing_consent(
         flow.session, flow.customer, consent=False, now=flow.now, source="telegram:message"
     )
-    return [Reply(flow.chat_id, flow.text(flow.action.text))]
+    return [flow.reply(flow.text(flow.action.text))]
 
 
 def set_marketing_consent(
@@ -199,8 +134,41 @@ def set_marketing_consent(
     session.flush()
 
 
-FLOWS: dict[str, Callable[[FlowInput], list[Reply]]] = {
-    "order_status": order_status,
+# --- offers ------------------------------------------------------------------------------
+
+
+def offers_flow(flow: FlowInput) -> list[Reply]:
+    """``ask_offers``: the best offer for this customer, if they allow offers."""
+    from bot.services.offers import offers_in_conversation
+
+    text = offers_in_conversation(
+        flow.session,
+        flow.customer,
+        flow.now,
+        texts=flow.services.offer_texts,
+        shop_name=flow.services.shop_name,
+        tz=flow.services.tz,
+    )
+    return [flow.reply(text)]
+
+
+def mydata_flow(flow: FlowInput) -> list[Reply]:
+    from bot.services.privacy_flows import my_data
+
+    return my_data(flow)
+
+
+def forget_flow(flow: FlowInput) -> list[Reply]:
+    from bot.services.privacy_flows import ask_forget
+
+    return ask_forget(flow)
+
+
+FLOWS: dict[str, Flow] = {
+    **order_flows.ORDER_FLOWS,
     "handoff": handoff,
     "opt_out": opt_out,
+    "offers": offers_flow,
+    "mydata": mydata_flow,
+    "forget": forget_flow,
 }

@@ -93,6 +93,22 @@ def _retention(services: Services, scheduled_for: datetime) -> JobReport:
     return JobReport(counts=result.counts())
 
 
+def _offers(services: Services, scheduled_for: datetime) -> JobReport:
+    """Plan today's proactive offers; the bot's sender sends them, paced (an outbox)."""
+    from bot.services.offers import run_campaigns
+
+    with session_scope(services.session_factory) as session:
+        run = run_campaigns(
+            session,
+            scheduled_for,
+            catalogue=services.offer_catalogue,
+            cap=services.offer_cap,
+            tz=services.tz,
+            shop_name=services.shop_name,
+        )
+    return JobReport(counts=dict(run.counts()))
+
+
 JOBS: dict[str, JobSpec] = {
     spec.name: spec
     for spec in [
@@ -103,6 +119,7 @@ JOBS: dict[str, JobSpec] = {
         JobSpec("weekly_digest", "last week's digest to the staff chat", _digest("week")),
         JobSpec("nightly_backup", "a consistent database backup, oldest pruned", _backup),
         JobSpec("retention", "mask message texts older than the retention period", _retention),
+        JobSpec("offer_campaigns", "plan personalized offers (sent by the running bot)", _offers),
     ]
 }
 

@@ -35,6 +35,8 @@ class IncomingMessage:
     update_id: int | None = None
     message_id: int | None = None
     sent_at: datetime | None = None
+    # The text of the bot's own message this one replies to (staff answering a card).
+    reply_to_text: str | None = None
 
     @property
     def command(self) -> tuple[str, str] | None:
@@ -65,6 +67,7 @@ class IncomingCallback:
     data: str
     message_id: int | None = None
     channel: str = "telegram"
+    update_id: int | None = None
 
 
 @dataclass(slots=True)
@@ -73,6 +76,7 @@ class Reply:
 
     With ``photo`` (PNG bytes), the picture is sent first with ``caption``, then the text.
     With ``edit_message_id``, the bot's earlier message is edited instead (button paging).
+    With ``document`` (bytes) and ``filename``, the text is sent, then the file.
     """
 
     chat_id: int
@@ -82,6 +86,8 @@ class Reply:
     photo: bytes | None = None
     caption: str | None = None
     edit_message_id: int | None = None
+    document: bytes | None = None
+    filename: str | None = None
 
 
 def split_text(text: str, *, limit: int = TELEGRAM_MAX_CHARS) -> list[str]:

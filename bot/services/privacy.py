@@ -116,8 +116,8 @@ def privacy_notice(
     lines += [
         "",
         "/stop turns off offers and promotions; /privacy analytics off keeps your messages "
-        "out of analyses and exports. To get a copy of your data or have it "
-        "deleted, write “export my data” or “delete my data” here and our team will do it. "
+        "out of analyses and exports. /mydata sends you a copy of your data; /forget "
+        "deletes it (after you confirm). "
         "Only our staff can see your data, and every time they look it is logged.",
     ]
     return "\n".join(lines)

@@ -55,29 +55,39 @@ def _rowcount(result: sa.Result[Any]) -> int:
     return int(cast(sa.CursorResult[Any], result).rowcount or 0)
 
 
+def mask_interactions(session: Session, *where: Any, marker: str, **also: Any) -> int:
+    """Replace the text of the matching interactions with ``marker`` and drop their entities
+    and attachment metadata (``also``: further columns to set); returns the rows changed.
+
+    Rows whose text is the marker already are left alone, so running it twice changes
+    nothing the second time."""
+    return _rowcount(
+        session.execute(
+            sa.update(Interaction)
+            .where(*where, col(Interaction.text) != marker)
+            .values(text=marker, entities=sa.null(), attachment=sa.null(), **also)
+            .execution_options(synchronize_session=False)
+        )
+    )
+
+
+def mask_survey_comments(session: Session, *where: Any, marker: str) -> int:
+    """Replace the comments of the matching surveys with ``marker``; scores stay."""
+    return _rowcount(
+        session.execute(
+            sa.update(Survey)
+            .where(*where, col(Survey.comment).is_not(None), col(Survey.comment) != marker)
+            .values(comment=marker)
+            .execution_options(synchronize_session=False)
+        )
+    )
+
+
 def mask_old_texts(session: Session, *, months: int, now: datetime) -> RetentionResult:
     """Mask what is older than ``months`` and record the run in the audit log."""
     cutoff = months_before(now, months)
-    interactions = _rowcount(
-        session.execute(
-            sa.update(Interaction)
-            .where(col(Interaction.created_at) < cutoff, col(Interaction.text) != MASK)
-            .values(text=MASK, entities=sa.null(), attachment=sa.null())
-            .execution_options(synchronize_session=False)
-        )
-    )
-    comments = _rowcount(
-        session.execute(
-            sa.update(Survey)
-            .where(
-                col(Survey.answered_at) < cutoff,
-                col(Survey.comment).is_not(None),
-                col(Survey.comment) != MASK,
-            )
-            .values(comment=MASK)
-            .execution_options(synchronize_session=False)
-        )
-    )
+    interactions = mask_interactions(session, col(Interaction.created_at) < cutoff, marker=MASK)
+    comments = mask_survey_comments(session, col(Survey.answered_at) < cutoff, marker=MASK)
     # Raw Telegram updates (they hold texts and names) are only needed to drop redeliveries,
     # which Telegram makes within a day: past retention they go entirely.
     updates = _rowcount(

@@ -8,11 +8,14 @@ from datetime import datetime, time, timedelta
 from sqlmodel import Session, col, select
 
 from analytics.mix import Share, shares
+from bot.services import audit
 from bot.services.context import Services
 from bot.services.conversation import Stored, store_outbound
-from bot.services.messages import Reply
+from bot.services.messages import Button, Reply
+from bot.services.pending import clear
+from bot.services.surveys import ask_csat
 from db import queries
-from db.models import Conversation, ConversationStatus, Customer, StaffMember
+from db.models import AuditAction, Conversation, ConversationStatus, Customer, StaffMember
 
 
 @dataclass(frozen=True)
@@ -120,22 +123,60 @@ def _staff_member(session: Session, user_id: int) -> StaffMember | None:
     return session.exec(select(StaffMember).where(StaffMember.telegram_user_id == user_id)).first()
 
 
-def reply_to_customer(
-    session: Session, *, conversation_id: int, text: str, staff_user_id: int, now: datetime
-) -> Reply:
-    """A staff member answers a customer; the conversation stays with a human."""
-    conversation, customer = _waiting_conversation(session, conversation_id)
-    if conversation.status == ConversationStatus.RESOLVED:
-        raise StaffActionError(f"Conversation #{conversation_id} is resolved already.")
+def _audit(
+    session: Session,
+    conversation: Conversation,
+    action: str,
+    *,
+    staff_user_id: int,
+    now: datetime,
+) -> None:
+    audit.record(
+        session,
+        action=action,
+        now=now,
+        actor_telegram_id=staff_user_id,
+        customer_id=conversation.customer_id,
+        detail={"conversation": conversation.id},
+    )
+
+
+def _take(
+    session: Session,
+    conversation: Conversation,
+    *,
+    staff_user_id: int,
+    now: datetime,
+) -> bool:
+    """Assign the conversation to this staff member; True if it was not theirs before."""
     member = _staff_member(session, staff_user_id)
+    member_id = member.id if member else None
+    first = conversation.assigned_staff_id is None or conversation.assigned_staff_id != member_id
     conversation.status = ConversationStatus.WAITING_HUMAN
-    conversation.assigned_staff_id = member.id if member else None
+    conversation.assigned_staff_id = member_id
     conversation.handoff_at = conversation.handoff_at or now
     conversation.updated_at = now
     session.add(conversation)
+    if first:
+        _audit(
+            session, conversation, AuditAction.HANDOFF_TAKEN, staff_user_id=staff_user_id, now=now
+        )
+    return first
+
+
+def _to_customer(
+    session: Session,
+    conversation: Conversation,
+    customer: Customer,
+    text: str,
+    *,
+    now: datetime,
+    staff_member_id: int | None = None,
+    buttons: list[list[Button]] | None = None,
+) -> Reply:
     assert customer.id is not None and conversation.id is not None
     assert customer.telegram_chat_id is not None
-    reply = Reply(customer.telegram_chat_id, text)
+    reply = Reply(customer.telegram_chat_id, text, buttons=buttons or [])
     stored = Stored(customer.id, conversation.id, 0, conversation.status, customer.first_name)
     store_outbound(
         session,
@@ -143,26 +184,91 @@ def reply_to_customer(
         reply,
         channel=conversation.channel,
         now=now,
-        staff_member_id=member.id if member else None,
+        staff_member_id=staff_member_id,
     )
     return reply
 
 
-def resolve_conversation(session: Session, *, conversation_id: int, now: datetime) -> Reply:
-    """Close a conversation; the customer is told, and the bot answers again afterwards."""
+def reply_to_customer(
+    session: Session, *, conversation_id: int, text: str, staff_user_id: int, now: datetime
+) -> Reply:
+    """A staff member answers a customer; the conversation stays with a human (the first
+    reply takes it)."""
     conversation, customer = _waiting_conversation(session, conversation_id)
     if conversation.status == ConversationStatus.RESOLVED:
         raise StaffActionError(f"Conversation #{conversation_id} is resolved already.")
+    _take(session, conversation, staff_user_id=staff_user_id, now=now)
+    _audit(session, conversation, AuditAction.REPLY_SENT, staff_user_id=staff_user_id, now=now)
+    return _to_customer(
+        session,
+        conversation,
+        customer,
+        text,
+        now=now,
+        staff_member_id=conversation.assigned_staff_id,
+    )
+
+
+def take_conversation(
+    services: Services,
+    session: Session,
+    *,
+    conversation_id: int,
+    staff_user_id: int,
+    staff_name: str | None,
+    now: datetime,
+) -> list[Reply]:
+    """A staff member takes a handed-over conversation; the customer is told who joined."""
+    conversation, customer = _waiting_conversation(session, conversation_id)
+    if conversation.status == ConversationStatus.RESOLVED:
+        raise StaffActionError(f"Conversation #{conversation_id} is resolved already.")
+    if conversation.assigned_staff_id is not None:
+        holder = session.get(StaffMember, conversation.assigned_staff_id)
+        member = _staff_member(session, staff_user_id)
+        if holder is not None and (member is None or holder.id != member.id):
+            raise StaffActionError(
+                f"#{conversation_id} is taken already by {holder.name or holder.telegram_user_id}."
+            )
+    if not _take(session, conversation, staff_user_id=staff_user_id, now=now):
+        return []
+    text = services.answers.say("staff_joined", staff=staff_name or "A colleague")
+    return [_to_customer(session, conversation, customer, text, now=now)]
+
+
+def resolve_conversation(
+    services: Services,
+    session: Session,
+    *,
+    conversation_id: int,
+    staff_user_id: int,
+    now: datetime,
+) -> list[Reply]:
+    """Close a conversation: the customer is told and asked for a CSAT rating; the bot
+    answers again afterwards."""
+    conversation, customer = _waiting_conversation(session, conversation_id)
+    if conversation.status == ConversationStatus.RESOLVED:
+        raise StaffActionError(f"Conversation #{conversation_id} is resolved already.")
+    _audit(
+        session,
+        conversation,
+        AuditAction.CONVERSATION_RESOLVED,
+        staff_user_id=staff_user_id,
+        now=now,
+    )
     conversation.status = ConversationStatus.RESOLVED
     conversation.resolved_at = now
     conversation.updated_at = now
     session.add(conversation)
-    assert customer.id is not None and conversation.id is not None
-    assert customer.telegram_chat_id is not None
-    reply = Reply(
-        customer.telegram_chat_id,
-        "Our team marked your request as resolved. Write any time if you need anything else.",
-    )
-    stored = Stored(customer.id, conversation.id, 0, conversation.status, customer.first_name)
-    store_outbound(session, stored, reply, channel=conversation.channel, now=now)
-    return reply
+    clear(customer)
+    session.add(customer)
+    replies = [
+        _to_customer(session, conversation, customer, services.answers.say("resolved"), now=now)
+    ]
+    question = ask_csat(services, session, customer, conversation, now=now)
+    if question is not None:
+        replies.append(
+            _to_customer(
+                session, conversation, customer, question.text, now=now, buttons=question.buttons
+            )
+        )
+    return replies

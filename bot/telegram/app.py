@@ -8,7 +8,13 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, Update
+from telegram import (
+    BotCommand,
+    BotCommandScopeChat,
+    BotCommandScopeDefault,
+    InputFile,
+    Update,
+)
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import (
     AIORateLimiter,
@@ -24,7 +30,8 @@ from telegram.ext import (
     filters,
 )
 
-from bot.services.assistant import handle_callback, handle_message
+from bot.services.assistant import handle_message
+from bot.services.buttons import handle_callback
 from bot.services.commands import COMMANDS
 from bot.services.context import Services
 from bot.services.messages import IncomingCallback, Reply, Sender, split_text
@@ -92,6 +99,9 @@ async def send_replies(context: CrmContext, replies: list[Reply]) -> None:
         if reply.edit_message_id is not None:
             await _edit(context, reply)
             continue
+        if reply.document is not None:
+            await _send_with_document(context, reply)
+            continue
         parts = split_text(reply.text)
         for index, part in enumerate(parts):
             last = index == len(parts) - 1
@@ -106,6 +116,19 @@ async def send_replies(context: CrmContext, replies: list[Reply]) -> None:
                 await asyncio.to_thread(
                     _record_message_id, context.services, reply.interaction_id, sent.message_id
                 )
+
+
+async def _send_with_document(context: CrmContext, reply: Reply) -> None:
+    """The text, then the file (e.g. /mydata's JSON)."""
+    assert reply.document is not None
+    try:
+        await context.bot.send_message(reply.chat_id, split_text(reply.text)[0])
+        await context.bot.send_document(
+            reply.chat_id,
+            document=InputFile(reply.document, filename=reply.filename or "data.json"),
+        )
+    except Forbidden:
+        log.warning("chat %s blocked the bot or never started it", reply.chat_id)
 
 
 async def _edit(context: CrmContext, reply: Reply) -> None:
@@ -142,12 +165,14 @@ async def on_group_message(update: Update, context: CrmContext) -> None:
     """Groups: staff commands work (e.g. in the staff chat); everything else stays quiet,
     except a command, which gets a hint to write privately."""
     message = to_incoming(update)
-    if message is None or message.command is None or message.kind == "edited":
+    if message is None or message.kind == "edited":
         return
+    if message.command is None and message.reply_to_text is None:
+        return  # staff chat talk; a reply to a card is an answer to the customer
     if context.services.is_staff(message.sender.user_id):
         replies = await asyncio.to_thread(handle_message, context.services, message)
         await send_replies(context, replies)
-    elif update.effective_message is not None:
+    elif update.effective_message is not None and message.command is not None:
         await update.effective_message.reply_text(GROUP_HINT)
 
 
@@ -168,6 +193,7 @@ async def on_callback(update: Update, context: CrmContext) -> None:
         ),
         data=query.data or "",
         message_id=query.message.message_id if query.message is not None else None,
+        update_id=update.update_id,
     )
     notice, replies = await asyncio.to_thread(handle_callback, context.services, callback)
     await query.answer(notice)

@@ -92,7 +92,15 @@ def to_incoming(update: Update) -> IncomingMessage | None:
         update_id=update.update_id,
         message_id=message.message_id,
         sent_at=message.date,
+        reply_to_text=_bot_text(message.reply_to_message),
     )
+
+
+def _bot_text(replied: Message | None) -> str | None:
+    """The text of the message replied to, if the bot wrote it (a staff reply to a card)."""
+    if replied is None or replied.from_user is None or not replied.from_user.is_bot:
+        return None
+    return replied.text or replied.caption
 
 
 def keyboard(buttons: list[list[Button]]) -> InlineKeyboardMarkup | None:

@@ -13,17 +13,26 @@ import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from telegram.error import Forbidden, TelegramError
 from telegram.ext import Application
 
-from bot.services import jobs
+from bot.services import jobs, surveys
 from bot.services.context import Services
+from bot.services.messages import Reply
+from bot.services.offers import OfferSend, send_planned
+from bot.services.offers.campaign import queued_sends
 from db.clock import utcnow
+from db.engine import session_scope
 
 if TYPE_CHECKING:
     from bot.telegram.app import CrmContext
 
 log = logging.getLogger(__name__)
 CATCH_UP_DELAY_SECONDS = 5
+REMINDER_INTERVAL_SECONDS = 60
+OFFER_INTERVAL_SECONDS = 30
+# A planned offer not sent within a day is stale (its moment has passed): left unsent.
+OFFER_MAX_AGE = timedelta(days=1)
 
 
 async def run_scheduled(context: CrmContext, name: str, scheduled_for: Any) -> None:
@@ -86,6 +95,43 @@ def catch_up(grace: timedelta) -> Any:
     return run
 
 
+async def send_survey_reminders(context: CrmContext) -> None:
+    """Every minute: one reminder for each CSAT question left unanswered too long."""
+    replies = await asyncio.to_thread(surveys.reminders_due, context.services, now=utcnow())
+    if replies:
+        from bot.telegram.app import send_replies
+
+        await send_replies(context, replies)
+
+
+async def send_queued_offers(context: CrmContext) -> None:
+    """Every half minute: send planned, unsent offers (the outbox), paced to Telegram's
+    limits; each is checked just before and marked sent just after."""
+    services = context.services
+    sends = await asyncio.to_thread(_queued_offers, services)
+    if not sends:
+        return
+
+    async def send_message(reply: Reply) -> bool:
+        try:
+            await context.bot.send_message(reply.chat_id, reply.text)
+        except Forbidden:
+            log.info("chat %s blocked the bot; offer not sent", reply.chat_id)
+            return False
+        except TelegramError as exc:  # tried again on the next round
+            log.warning("offer to chat %s not sent: %s", reply.chat_id, exc)
+            return False
+        return True
+
+    sent = await send_planned(services.session_factory, sends, send_message)
+    log.info("offers sent: %s of %s queued", sent, len(sends))
+
+
+def _queued_offers(services: Services) -> list[OfferSend]:
+    with session_scope(services.session_factory) as session:
+        return queued_sends(session, utcnow(), max_age=OFFER_MAX_AGE)
+
+
 def schedule_jobs(application: Application, services: Services, *, grace: timedelta) -> None:  # type: ignore[type-arg]
     """Register every job at its local time, and one catch-up shortly after start."""
     queue = application.job_queue
@@ -105,3 +151,9 @@ def schedule_jobs(application: Application, services: Services, *, grace: timede
         )
         log.info("scheduled %s %s (%s)", name, schedule.describe(), services.tz.key)
     queue.run_once(catch_up(grace), when=CATCH_UP_DELAY_SECONDS, name="catch_up")
+    queue.run_repeating(
+        send_survey_reminders, interval=REMINDER_INTERVAL_SECONDS, first=REMINDER_INTERVAL_SECONDS
+    )
+    queue.run_repeating(
+        send_queued_offers, interval=OFFER_INTERVAL_SECONDS, first=CATCH_UP_DELAY_SECONDS * 2
+    )

@@ -1,0 +1,76 @@
+"""Redemptions: from orders that carry the offer code, or from the customer's ``/redeem``.
+
+Either way only a delivery that was sent to this customer can be redeemed, once. A held-out
+customer who uses a code (passed on by a friend, say) does not redeem: they were never
+offered it, and counting them would blur the comparison with the holdout.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, tzinfo
+
+from sqlmodel import Session
+
+from bot.services.answers import render
+from bot.services.offers.campaign import offer_ends_text
+from bot.services.offers.catalogue import DEFAULT_TEXTS, OfferTexts, normalize_code
+from db import offer_queries as oq
+from db.models import Customer, OfferDelivery
+
+
+def record_redemptions_from_orders(session: Session, now: datetime) -> int:
+    """Mark sent, unredeemed deliveries as redeemed when the same customer placed an order
+    (not cancelled) with the offer's code at or after ``sent_at`` and not after ``now``;
+    ``redeemed_at`` is that order's time. Returns how many were marked. Idempotent."""
+    marked = 0
+    for delivery_id, ordered_at in oq.coded_order_redemptions(session=session):
+        if ordered_at is None or ordered_at > now:
+            continue
+        delivery = session.get(OfferDelivery, delivery_id)
+        if delivery is None or delivery.redeemed_at is not None:
+            continue
+        delivery.redeemed_at = ordered_at
+        session.add(delivery)
+        marked += 1
+    session.flush()
+    return marked
+
+
+def redeem(
+    session: Session,
+    customer: Customer,
+    code: str,
+    now: datetime,
+    *,
+    texts: OfferTexts = DEFAULT_TEXTS,
+    tz: tzinfo = UTC,
+) -> str:
+    """``/redeem CODE`` from a customer: redeem an offer they were sent; the answer."""
+    name = customer.first_name or "there"
+    code = normalize_code(code)
+    if not code:
+        return render(texts.redeem_usage, name=name)
+    offer = oq.offer_by_code(session=session, code=code)
+    if offer is None or offer.id is None:
+        return render(texts.redeem_unknown, code=code, name=name)
+    assert customer.id is not None
+    delivery = oq.delivery_of(session=session, offer_id=offer.id, customer_id=customer.id)
+    if delivery is None or delivery.is_holdout or delivery.sent_at is None:
+        return render(texts.redeem_not_offered, code=code, name=name, title=offer.title)
+    if delivery.redeemed_at is not None:
+        day = delivery.redeemed_at.astimezone(tz)
+        return render(
+            texts.redeem_already, code=code, name=name, title=offer.title, date=f"{day:%d %b %Y}"
+        )
+    if offer.ends_at is not None and now >= offer.ends_at:
+        return render(
+            texts.redeem_expired,
+            code=code,
+            name=name,
+            title=offer.title,
+            date=offer_ends_text(offer, tz),
+        )
+    delivery.redeemed_at = now
+    session.add(delivery)
+    session.flush()
+    return render(texts.redeem_ok, code=code, name=name, title=offer.title)

@@ -1,0 +1,242 @@
+"""Flows about the customer's own orders: status and refunds, cancel and change.
+
+The order comes from the number in the message; without one, status questions use the
+latest order, and cancel/change offer the recent orders as buttons. Without any order the
+bot asks for the number and remembers the question (:mod:`bot.services.pending`), so the
+next message can be just "10234". Cancel and change act only after a yes on a button.
+
+A customer only ever sees their own orders: a number that belongs to someone else is
+reported as not found, exactly like a number that does not exist.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Protocol
+
+from bot.services.chat import Chat, FlowInput
+from bot.services.handoff import hand_over
+from bot.services.messages import Button, Reply
+from bot.services.pending import Asked
+from db import queries
+from db.models import Order, OrderStatus
+from nlp import Entity
+
+STATUS_WORDS = {
+    OrderStatus.PLACED: "received, being prepared",
+    OrderStatus.PAID: "paid, being prepared for shipping",
+    OrderStatus.SHIPPED: "shipped",
+    OrderStatus.DELIVERED: "delivered",
+    OrderStatus.CANCELLED: "cancelled",
+    OrderStatus.REFUNDED: "refunded",
+}
+# Orders that have not left the warehouse: they can still be cancelled or changed.
+OPEN_STATUSES = {OrderStatus.PLACED, OrderStatus.PAID}
+CHANGE_ACTIONS = ("cancel_order", "change_order")
+# After this many numbers that match no order of the customer, offer a person instead.
+MAX_ATTEMPTS = 2
+# A reply that is nothing but an order number, when the bot asked for one.
+BARE_ORDER_ID = re.compile(r"^\s*(?:#|no\.?\s*)?([A-Za-z]{0,5}-?[0-9]{3,12})\s*[.!]?\s*$")
+
+
+def status_words(order: Order) -> str:
+    try:
+        return STATUS_WORDS[OrderStatus(order.status)]
+    except ValueError:
+        return order.status
+
+
+def order_values(chat: Chat, order: Order) -> dict[str, str]:
+    def day(moment: datetime | None) -> str:
+        return moment.astimezone(chat.services.tz).strftime("%d %b %Y") if moment else ""
+
+    detail = ""
+    if order.status == OrderStatus.DELIVERED and order.delivered_at:
+        detail = f" on {day(order.delivered_at)}"
+    elif order.status == OrderStatus.SHIPPED and order.shipped_at:
+        detail = f" on {day(order.shipped_at)}"
+    return {
+        "order_id": order.external_id,
+        "order_date": day(order.ordered_at),
+        "status": status_words(order),
+        "status_detail": detail,
+    }
+
+
+def order_number(flow: FlowInput, *, bare: bool = False) -> str | None:
+    """The order number in the message; with ``bare``, also a message that is only one."""
+    entity = flow.analysis.entity("ORDER_ID")
+    if entity is not None:
+        return str(entity.value or entity.text)
+    if bare:
+        found = BARE_ORDER_ID.match(flow.message_text)
+        if found:
+            return found.group(1).upper()
+    return None
+
+
+def own_order(chat: Chat, external_id: str) -> Order | None:
+    order = queries.find_order(session=chat.session, external_id=external_id)
+    if order is None or order.customer_id != chat.customer.id:
+        return None
+    return order
+
+
+def _ask_number(chat: Chat, intent: str, *, attempts: int, text: str) -> list[Reply]:
+    if attempts >= MAX_ATTEMPTS:
+        return [
+            chat.reply(
+                f"{text} {chat.say('clarify_none')}",
+                [[Button(chat.say("talk_to_person"), "hum")]],
+            )
+        ]
+    chat.ask(Asked.ORDER_NUMBER, attempts=attempts, intent=intent)
+    return [chat.reply(text)]
+
+
+def _not_found(chat: Chat, intent: str, order_id: str, attempts: int) -> list[Reply]:
+    templates = chat.services.answers.order_status
+    return _ask_number(
+        chat,
+        intent,
+        attempts=attempts + 1,
+        text=chat.text(templates["not_found"], order_id=order_id),
+    )
+
+
+# --- status and refunds ------------------------------------------------------------------
+
+
+def order_status(flow: FlowInput, *, attempts: int = 0) -> list[Reply]:
+    """``track_order``, ``get_refund``, ``track_refund``: the order's status and date, then
+    the intent's own text (the refund rules, for instance)."""
+    intent = flow.action.intent
+    templates = flow.services.answers.order_status
+    number = order_number(flow, bare=attempts > 0)
+    if number is not None:
+        order = own_order(flow, number)
+        if order is None:
+            return _not_found(flow, intent, number, attempts)
+        template = templates["found"]
+    else:
+        latest = queries.latest_orders(session=flow.session, customer_id=flow.customer.id or 0)
+        if not latest:
+            return _ask_number(flow, intent, attempts=attempts, text=flow.text(templates["none"]))
+        order, template = latest[0], templates["latest"]
+    status = flow.text(template, **order_values(flow, order))
+    extra = flow.text(flow.action.text) if flow.action.text else ""
+    return [flow.reply(f"{status} {extra}".strip())]
+
+
+# --- cancel and change -------------------------------------------------------------------
+
+
+def cancel_order(flow: FlowInput, *, attempts: int = 0) -> list[Reply]:
+    return _pick_then_confirm(flow, attempts=attempts)
+
+
+def change_order(flow: FlowInput, *, attempts: int = 0) -> list[Reply]:
+    return _pick_then_confirm(flow, attempts=attempts)
+
+
+def _pick_then_confirm(flow: FlowInput, *, attempts: int) -> list[Reply]:
+    intent = flow.action.intent
+    number = order_number(flow, bare=attempts > 0)
+    if number is not None:
+        order = own_order(flow, number)
+        if order is None:
+            return _not_found(flow, intent, number, attempts)
+        return confirm(flow, intent, order)
+    recent = queries.latest_orders(
+        session=flow.session, customer_id=flow.customer.id or 0, limit=3
+    )
+    if not recent:
+        return _ask_number(flow, intent, attempts=attempts, text=flow.say("ask_order_number"))
+    if len(recent) == 1:
+        return confirm(flow, intent, recent[0])
+    flow.ask(Asked.ORDER_NUMBER, attempts=attempts, intent=intent)
+    buttons = [
+        [
+            Button(
+                f"{o.external_id} · {order_values(flow, o)['order_date']} · {status_words(o)}",
+                f"ord|{o.id}",
+            )
+        ]
+        for o in recent
+    ]
+    return [flow.reply(flow.say("which_order"), buttons)]
+
+
+def _order_label(chat: Chat, order: Order) -> str:
+    return (
+        f"{order.external_id} · {order_values(chat, order)['order_date']} · {status_words(order)}"
+    )
+
+
+def confirm(chat: Chat, action: str, order: Order) -> list[Reply]:
+    """Ask yes/no before cancelling or changing; orders that have shipped are explained."""
+    values = order_values(chat, order)
+    if order.status not in OPEN_STATUSES:
+        key = "cannot_cancel" if action == "cancel_order" else "cannot_change"
+        return [chat.reply(chat.say(key, **values))]
+    chat.ask(Asked.CONFIRM, action=action, order_id=order.id)
+    yes = "Yes, cancel it" if action == "cancel_order" else "Yes, change it"
+    no = "No, keep it" if action == "cancel_order" else "No"
+    key = "confirm_cancel" if action == "cancel_order" else "confirm_change"
+    return [chat.reply(chat.say(key, **values), [[Button(yes, "cfm|yes"), Button(no, "cfm|no")]])]
+
+
+def confirmed(chat: Chat, data: dict[str, object], *, yes: bool) -> list[Reply]:
+    """The customer's yes or no to :func:`confirm`."""
+    order = chat.session.get(Order, data.get("order_id"))
+    if not yes or order is None or order.customer_id != chat.customer.id:
+        return [chat.reply(chat.say("kept"))]
+    values = order_values(chat, order)
+    if order.status not in OPEN_STATUSES:  # it shipped while the question was open
+        key = "cannot_cancel" if data.get("action") == "cancel_order" else "cannot_change"
+        return [chat.reply(chat.say(key, **values))]
+    if data.get("action") == "cancel_order":
+        order.status = OrderStatus.CANCELLED
+        order.updated_at = chat.now
+        chat.session.add(order)
+        notice = (
+            f"🛑 {chat.customer.display_name} cancelled order {order.external_id} in the chat "
+            f"(conversation #{chat.conversation.id}). Please stop it and refund any payment."
+        )
+        return [chat.reply(chat.say("cancelled", **values)), *chat.to_staff(notice)]
+    chat.ask(Asked.CHANGE_DETAILS, order_id=order.id)
+    return [chat.reply(chat.say("ask_change_details", **values))]
+
+
+def change_details(chat: Chat, data: dict[str, object]) -> list[Reply]:
+    """What the customer wants changed: a person takes it from here."""
+    order = chat.session.get(Order, data.get("order_id"))
+    order_id = order.external_id if order is not None else "?"
+    return hand_over(
+        chat.services,
+        chat.session,
+        chat.customer,
+        chat.conversation,
+        reason=f"change request for order {order_id}",
+        chat_id=chat.chat_id,
+        text=chat.say("change_handed_over", order_id=order_id),
+        now=chat.now,
+    )
+
+
+class OrderFlow(Protocol):
+    def __call__(self, flow: FlowInput, *, attempts: int = 0) -> list[Reply]: ...
+
+
+# answers.yml flow names; ``attempts`` counts order numbers already not found.
+ORDER_FLOWS: dict[str, OrderFlow] = {
+    "order_status": order_status,
+    "cancel_order": cancel_order,
+    "change_order": change_order,
+}
+
+
+def entity_for(order: Order) -> Entity:
+    """The order as if the customer had written its number (a button press)."""
+    return Entity("ORDER_ID", order.external_id, 0, len(order.external_id), order.external_id)

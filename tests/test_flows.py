@@ -1,0 +1,300 @@
+"""Conversation flows: order numbers asked for and remembered, cancel and change behind a
+confirmation, asking back when unsure, automatic handoff, the staff card's buttons, and a
+staff reply to the card."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlmodel import select
+
+from bot.services.buttons import STALE_BUTTON
+from db.clock import utcnow
+from db.engine import session_scope
+from db.models import (
+    AuditAction,
+    AuditEntry,
+    Conversation,
+    ConversationStatus,
+    Customer,
+    Interaction,
+    Order,
+    OrderStatus,
+)
+from nlp import NLU
+from tests.conftest import STAFF_ID
+from tests.helpers import add_order, button_data, press, say, texts_to
+
+CUSTOMER = 501
+
+
+def order_status(services, external_id: str) -> str:
+    with session_scope(services.session_factory) as session:
+        return session.exec(select(Order).where(Order.external_id == external_id)).one().status
+
+
+def conversation_of(services, user_id: int = CUSTOMER) -> Conversation:
+    with session_scope(services.session_factory) as session:
+        rows = session.exec(select(Conversation).order_by(Conversation.id)).all()
+        return [c for c in rows if c.customer_id == _customer_id(session, user_id)][-1]
+
+
+def _customer_id(session, user_id: int) -> int:
+    return session.exec(select(Customer).where(Customer.telegram_user_id == user_id)).one().id
+
+
+# --- cancel and change -------------------------------------------------------------------
+
+
+def test_cancel_asks_which_order_then_confirms_before_acting(services):
+    add_order(services, user_id=CUSTOMER, external_id="5551", status=OrderStatus.PLACED)
+    add_order(services, user_id=CUSTOMER, external_id="5552", status=OrderStatus.PAID, days_ago=1)
+    replies = say(services, "I want to cancel my order")
+    choices = button_data(replies, CUSTOMER)
+    assert len(choices) == 2 and all(c.startswith("ord|") for c in choices)
+    assert order_status(services, "5551") == OrderStatus.PLACED
+
+    with session_scope(services.session_factory) as session:
+        pk = session.exec(select(Order.id).where(Order.external_id == "5551")).one()
+    _, replies = press(services, f"ord|{pk}")
+    (question,) = texts_to(replies, CUSTOMER)
+    assert "5551" in question and button_data(replies, CUSTOMER) == ["cfm|yes", "cfm|no"]
+    assert order_status(services, "5551") == OrderStatus.PLACED, "nothing happens before yes"
+
+    _, replies = press(services, "cfm|yes")
+    assert "cancelled" in texts_to(replies, CUSTOMER)[0]
+    assert "5551" in texts_to(replies, STAFF_ID)[0], "staff learn of the cancellation"
+    assert order_status(services, "5551") == OrderStatus.CANCELLED
+    assert order_status(services, "5552") == OrderStatus.PAID
+    assert press(services, "cfm|yes") == (STALE_BUTTON, []), "the question is answered"
+
+
+def test_cancel_by_number_and_a_typed_no_keeps_the_order(services):
+    add_order(services, user_id=CUSTOMER, external_id="5551", status=OrderStatus.PLACED)
+    add_order(services, user_id=CUSTOMER, external_id="5552", status=OrderStatus.PLACED)
+    replies = say(services, "please cancel order 5552")
+    assert button_data(replies, CUSTOMER) == ["cfm|yes", "cfm|no"]
+    (kept,) = texts_to(say(services, "no, keep it"), CUSTOMER)
+    assert "nothing changed" in kept.lower()
+    assert order_status(services, "5552") == OrderStatus.PLACED
+    say(services, "cancel order 5552")
+    say(services, "yes")
+    assert order_status(services, "5552") == OrderStatus.CANCELLED
+
+
+def test_a_shipped_order_cannot_be_cancelled(services):
+    add_order(services, user_id=CUSTOMER, external_id="5551", status=OrderStatus.SHIPPED)
+    replies = say(services, "cancel order 5551")
+    assert "can't be cancelled" in texts_to(replies, CUSTOMER)[0]
+    assert button_data(replies, CUSTOMER) == []
+    assert order_status(services, "5551") == OrderStatus.SHIPPED
+
+
+def test_another_customers_order_cannot_be_cancelled(services):
+    add_order(services, user_id=999, external_id="7771", status=OrderStatus.PLACED)
+    replies = say(services, "cancel order 7771")
+    assert "couldn't find" in texts_to(replies, CUSTOMER)[0]
+    assert button_data(replies, CUSTOMER) == []
+    assert order_status(services, "7771") == OrderStatus.PLACED
+
+
+def test_change_confirms_asks_what_and_hands_over_with_the_request(services):
+    add_order(services, user_id=CUSTOMER, external_id="5551", status=OrderStatus.PAID)
+    replies = say(services, "I need to change my order")
+    assert button_data(replies, CUSTOMER) == ["cfm|yes", "cfm|no"]
+    _, replies = press(services, "cfm|yes")
+    assert "what would you like to change" in texts_to(replies, CUSTOMER)[0].lower()
+    replies = say(services, "size M instead of L please")
+    assert "change request" in texts_to(replies, CUSTOMER)[0]
+    (card,) = texts_to(replies, STAFF_ID)
+    assert "change request for order 5551" in card and "size M instead of L" in card
+    assert conversation_of(services).status == ConversationStatus.WAITING_HUMAN
+
+
+# --- slot filling ------------------------------------------------------------------------
+
+
+def test_missing_order_number_is_asked_for_and_remembered(services):
+    (question,) = texts_to(say(services, "where is my order?"), CUSTOMER)
+    assert "order number" in question
+    add_order(services, user_id=CUSTOMER, external_id="5551", status=OrderStatus.SHIPPED)
+    (answer,) = texts_to(say(services, "5551"), CUSTOMER)
+    assert "5551" in answer and "shipped" in answer
+
+
+def test_unknown_numbers_are_asked_again_then_a_person_is_offered(services):
+    say(services, "where is my order?")
+    (again,) = texts_to(say(services, "7777"), CUSTOMER)
+    assert "couldn't find" in again
+    replies = say(services, "8888")
+    assert "couldn't find" in texts_to(replies, CUSTOMER)[0]
+    assert button_data(replies, CUSTOMER) == ["hum"]
+
+
+def test_the_question_lapses_after_the_timeout(services):
+    say(services, "where is my order?")
+    add_order(services, user_id=CUSTOMER, external_id="5551", status=OrderStatus.SHIPPED)
+    later = utcnow() + services.question_ttl + timedelta(minutes=1)
+    (answer,) = texts_to(say(services, "hello", now=later), CUSTOMER)
+    assert "5551" not in answer
+    with session_scope(services.session_factory) as session:
+        assert all(c.pending is None for c in session.exec(select(Customer)).all())
+
+
+def test_a_new_question_while_waiting_is_answered_as_such(services):
+    say(services, "where is my order?")
+    (answer,) = texts_to(say(services, "what payment methods do you accept?"), CUSTOMER)
+    assert "PayPal" in answer
+
+
+# --- asking back when unsure -------------------------------------------------------------
+
+
+@pytest.fixture
+def unsure(services):
+    """Services whose NLU is never confident: every in-scope message is in the clarify band."""
+    services.nlu = NLU(services.nlu.nlp, oos_threshold=0.0, confident_threshold=1.01)
+    return services
+
+
+def test_unsure_intent_is_asked_back_with_buttons_and_the_choice_is_stored(unsure):
+    replies = say(unsure, "where is my order 5551")
+    choices = button_data(replies, CUSTOMER)
+    assert 2 <= len(choices) - 1 <= 3 and choices[-1] == "clar|none"
+    assert "clar|track_order" in choices
+    add_order(unsure, user_id=CUSTOMER, external_id="5551", status=OrderStatus.SHIPPED)
+    _, replies = press(unsure, "clar|track_order")
+    assert "5551" in texts_to(replies, CUSTOMER)[0], "the entities of the message are kept"
+    with session_scope(unsure.session_factory) as session:
+        message = session.exec(
+            select(Interaction).where(Interaction.text == "where is my order 5551")
+        ).one()
+        assert message.chosen_intent == "track_order"
+    from bot.services.clarify import labelled_messages
+
+    with session_scope(unsure.session_factory) as session:
+        assert labelled_messages(session) == [("where is my order 5551", "track_order")]
+
+
+def test_a_choice_that_was_not_offered_does_nothing(unsure):
+    say(unsure, "where is my order")
+    _, replies = press(unsure, "clar|delete_account")
+    assert "other words" in texts_to(replies, CUSTOMER)[0]
+    with session_scope(unsure.session_factory) as session:
+        assert not session.exec(
+            select(Interaction).where(Interaction.chosen_intent.is_not(None))
+        ).all()
+
+
+def test_something_else_offers_a_person_and_the_button_hands_over(unsure):
+    say(unsure, "where is my order")
+    _, replies = press(unsure, "clar|none")
+    assert button_data(replies, CUSTOMER) == ["hum"]
+    _, replies = press(unsure, "hum")
+    assert texts_to(replies, STAFF_ID), "staff get the card"
+    assert conversation_of(unsure).status == ConversationStatus.WAITING_HUMAN
+
+
+def test_two_unclear_messages_in_a_row_hand_over(unsure):
+    say(unsure, "where is my order")
+    replies = say(unsure, "the thing with the stuff")
+    assert texts_to(replies, STAFF_ID), "the second unclear message goes to a human"
+    assert conversation_of(unsure).status == ConversationStatus.WAITING_HUMAN
+
+
+# --- automatic handoff and staff -----------------------------------------------------------
+
+
+def test_two_negative_messages_in_a_row_hand_over(services):
+    first = say(services, "ugh, the payment failed again, so annoying")
+    assert texts_to(first, STAFF_ID) == [], "one negative message is answered by the bot"
+    replies = say(services, "I hate waiting this long for my refund")
+    (card,) = texts_to(replies, STAFF_ID)
+    assert "two negative messages" in card
+    assert conversation_of(services).status == ConversationStatus.WAITING_HUMAN
+
+
+def test_a_complaint_hands_over(services):
+    replies = say(services, "I want to make a formal complaint about your courier")
+    (card,) = texts_to(replies, STAFF_ID)
+    assert "Handoff #" in card and "complaint" in card
+    assert [b.split("|")[0] for b in button_data(replies, STAFF_ID)] == ["take", "res"]
+
+
+def test_no_automatic_handoff_without_staff(services):
+    services.staff_ids = frozenset()
+    services.admin_ids = frozenset()
+    say(services, "ugh, the payment failed again, so annoying")
+    replies = say(services, "I hate waiting this long for my refund")
+    assert conversation_of(services).status == ConversationStatus.OPEN
+    assert texts_to(replies, CUSTOMER)
+
+
+def _handed_over(services) -> int:
+    replies = say(services, "I want to talk to a real person")
+    take = [d for d in button_data(replies, STAFF_ID) if d.startswith("take|")]
+    return int(take[0].split("|")[1])
+
+
+def test_take_button_assigns_tells_the_customer_and_is_audited(services):
+    conversation_id = _handed_over(services)
+    notice, replies = press(services, f"take|{conversation_id}", user_id=STAFF_ID)
+    assert "yours" in notice
+    assert "joined the chat" in texts_to(replies, CUSTOMER)[0]
+    assert button_data(replies, STAFF_ID) == [f"res|{conversation_id}"]
+    with session_scope(services.session_factory) as session:
+        actions = session.exec(select(AuditEntry.action)).all()
+        assert AuditAction.HANDOFF_TAKEN in actions
+    notice, replies = press(services, f"take|{conversation_id}", user_id=STAFF_ID)
+    assert replies == [], "taking twice tells the customer nothing new"
+
+
+def test_forged_staff_button_from_a_customer_does_nothing(services):
+    conversation_id = _handed_over(services)
+    for data in (f"take|{conversation_id}", f"res|{conversation_id}", "seg|Champions|0"):
+        assert press(services, data) == (STALE_BUTTON, [])
+    conversation = conversation_of(services)
+    assert conversation.status == ConversationStatus.WAITING_HUMAN
+    assert conversation.assigned_staff_id is None
+
+
+def test_staff_reply_to_the_card_reaches_the_customer(services):
+    replies = say(services, "I want to talk to a real person")
+    (card,) = texts_to(replies, STAFF_ID)
+    from bot.services.assistant import handle_message
+    from bot.services.messages import IncomingMessage
+    from tests.helpers import sender
+
+    message = IncomingMessage(sender=sender(STAFF_ID), text="Hello Ada!", reply_to_text=card)
+    sent = handle_message(services, message)
+    assert texts_to(sent, CUSTOMER) == ["Hello Ada!"]
+    assert "Sent to" in texts_to(sent, STAFF_ID)[0]
+    other = IncomingMessage(sender=sender(STAFF_ID), text="just chatting", reply_to_text="hi")
+    assert "/help" in handle_message(services, other)[0].text
+
+
+def test_the_bot_says_nothing_on_its_own_while_a_human_has_the_chat(services):
+    _handed_over(services)
+    for text in ("hello??", "cancel my order", "this is awful, awful, awful", "where is 5551"):
+        assert texts_to(say(services, text), CUSTOMER) == []
+
+
+def test_chosen_intents_are_exported_for_retraining(unsure, settings, cli_env, tmp_path):
+    from tests.helpers import crmbot
+
+    say(unsure, "hm my parcel never came")
+    press(unsure, "clar|" + _first_choice(unsure))
+    out = tmp_path / "feedback.csv"
+    env = {**cli_env, "CRMBOT_DATABASE_URL": settings.resolved_database_url}
+    result = crmbot("nlu", "feedback", "--out", str(out), env=env)
+    assert result.returncode == 0, result.stderr
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "text,intent" and lines[1].startswith("hm my parcel never came,")
+    assert "1 labelled message" in result.stdout
+
+
+def _first_choice(services) -> str:
+    with session_scope(services.session_factory) as session:
+        customer = session.exec(select(Customer).where(Customer.telegram_user_id == 501)).one()
+        return customer.pending["data"]["options"][0]
