@@ -11,14 +11,19 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from bot.demo.history import generate_history
-from bot.demo.script import DEMO_STAFF_ID, link_demo_customers, play_script
+from bot.demo.script import DEMO_STAFF_ID, STAFF_SCRIPT, link_demo_customers, play_script
 from bot.demo.shop import generate_shop
+from bot.services.context import Services
 from bot.services.digest import build_digest
+from bot.services.jobs import run_job
+from bot.services.offers import mark_sent
+from bot.services.offers.campaign import queued_sends
 from bot.services.refresh import run_refresh
 from bot.settings import Settings
 from bot.wiring import build_services
 from db import queries
 from db.engine import session_scope
+from db.models import Customer
 
 
 def demo_database_url(data_dir: Path) -> str:
@@ -98,6 +103,10 @@ def run_demo(
     )
     console.rule("Conversations")
     play_script(services, senders, console)
+    console.rule("Offers")
+    send_demo_offers(services, console, as_of=as_of)
+    console.rule("Staff")
+    play_script(services, senders, console, STAFF_SCRIPT)
     console.rule("Digest")
     chart = settings.data_dir / "demo-digest.png"
     with session_scope(services.session_factory) as session:
@@ -109,4 +118,29 @@ def run_demo(
     console.print(
         f"Done in {time.perf_counter() - started:.1f} s. Try it yourself: "
         "[bold]crmbot chat --demo[/] (or [bold]crmbot chat --demo --staff[/])."
+    )
+
+
+def send_demo_offers(services: Services, console: Console, *, as_of: datetime) -> None:
+    """Plan the offers as the daily job does, then "send" them here as the bot would."""
+    outcome = run_job(services, "offer_campaigns", scheduled_for=as_of)
+    counts = outcome.report.counts if outcome.report else {}
+    planned = {k: v for k, v in counts.items() if "." in k}
+    console.print(
+        "Offer run (the daily job): "
+        + (", ".join(f"{k} {v}" for k, v in sorted(planned.items())) or "nothing planned"),
+        highlight=False,
+    )
+    with session_scope(services.session_factory) as session:
+        sends = queued_sends(session, as_of, max_age=timedelta(days=1))
+        for send in sends:
+            customer = session.get(Customer, send.customer_id)
+            name = customer.display_name if customer else send.customer_id
+            console.print(f"[bold green]bot → {name}:[/] ", end="")
+            console.print(send.reply.text, markup=False, highlight=False)
+            mark_sent(session, send.delivery_id, as_of)
+    console.print(
+        f"{len(sends)} offers sent to customers who allowed offers (the running bot paces "
+        "them to 1 message/s per chat and 25/s overall); the holdout gets none.",
+        highlight=False,
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
 
 from rich.console import Console
 from sqlmodel import Session, col, select
@@ -12,6 +14,7 @@ from bot.console import chat_turn, press_turn
 from bot.services.assistant import handle_message
 from bot.services.context import Services
 from bot.services.messages import Button, IncomingMessage, Reply, Sender
+from db.clock import utcnow
 from db.engine import session_scope
 from db.models import (
     Conversation,
@@ -20,6 +23,7 @@ from db.models import (
     Interaction,
     InteractionKind,
     Order,
+    OrderStatus,
 )
 
 DEMO_STAFF_ID = 1000
@@ -101,40 +105,67 @@ def _staff_reply(session: Session) -> str:
     )
 
 
-def _staff_resolve(session: Session) -> str:
-    return f"/resolve {_handed_over(6)(session)[0]}"
+def _fresh_order(index: int) -> Callable[[Session], str]:
+    """An order demo customer ``index`` placed an hour ago (not shipped: it can be cancelled)."""
+
+    def text(session: Session) -> str:
+        customer = session.exec(
+            select(Customer).where(Customer.telegram_user_id == FIRST_DEMO_USER + index)
+        ).one()
+        number = f"NW-{900000 + index}"
+        if session.exec(select(Order).where(Order.external_id == number)).first() is None:
+            session.add(
+                Order(
+                    external_id=number,
+                    customer_id=customer.id or 0,
+                    status=OrderStatus.PLACED,
+                    ordered_at=utcnow() - timedelta(hours=1),
+                    total=Decimal("64.90"),
+                )
+            )
+        return f"I ordered by mistake, please cancel order {number}"
+
+    return text
 
 
 SCRIPT: list[Step] = [
     Step(0, "/start"),
-    Step(0, "hi there"),
+    Step(0, "Yes, please", kind=PRESS),
     Step(0, "where is my order?"),
     Step(1, lambda s: f"has order #{_latest_order_of(1)(s)} shipped yet??"),
     Step(2, lambda s: f"whats the status of order {_someone_elses_order(s)}"),
-    Step(
-        3,
-        lambda s: (
-            f"the headphones arrived broken, I want my money back. order {_latest_order_of(3)(s)}"
-        ),
-    ),
+    Step(3, _fresh_order(3)),
+    Step(3, "Yes, cancel it", kind=PRESS),
     Step(4, "how long does delivery usually take?"),
     Step(5, "which payment methods can I use"),
-    Step(6, "third time my package is late. honestly this is ridiculous"),
-    Step(6, "I want to talk to a real person please"),
+    Step(6, "third time my package is late. I want to make a complaint"),
+    Step("staff", "✋ Take", kind=PRESS),
     Step(6, "hello?? anyone there"),
-    Step("staff", "/handoffs"),
     Step("staff", _staff_reply),
-    Step("staff", _staff_resolve),
+    Step("staff", "✅ Resolve", kind=PRESS),
+    Step(6, "5 😍", kind=PRESS),
+    Step(6, "Jordan sorted it out quickly, thank you"),
+    Step(6, "9", kind=PRESS),
     Step(7, "😀", kind=InteractionKind.STICKER),
     Step(8, "pls stop sending me promo messages"),
     Step(9, "what's the weather like in Paris tomorrow?"),
     Step(10, "/stats"),
     Step(10, "/frobnicate"),
+    Step(0, "any discounts for me at the moment?"),
     Step(11, "thanks a lot, you were super helpful! bye"),
-    Step("staff", "/stats"),
+    Step(11, "/mydata"),
+    Step(11, "/forget"),
+    Step(11, "Yes, delete my data", kind=PRESS),
+]
+
+# After the offer run: staff look at the results, in commands and in plain words.
+STAFF_SCRIPT: list[Step] = [
+    Step("staff", "/offers"),
+    Step("staff", "how many champions do we have?"),
     Step("staff", "/segments"),
-    Step("staff", "/atrisk"),
+    Step("staff", "who is at risk?"),
     Step("staff", lambda s: f"/customer {_customer_of(6)(s)}"),
+    Step("staff", "/stats"),
 ]
 
 
@@ -175,10 +206,12 @@ def _annotation(services: Services, sender: Sender) -> str:
     )
 
 
-def play_script(services: Services, senders: list[Sender], console: Console) -> int:
-    """Play :data:`SCRIPT`, printing the transcript; returns the number of messages."""
+def play_script(
+    services: Services, senders: list[Sender], console: Console, script: list[Step] = SCRIPT
+) -> int:
+    """Play a script, printing the transcript; returns the number of messages."""
     buttons: dict[int, list[Button]] = {}
-    for step in SCRIPT:
+    for step in script:
         sender = DEMO_STAFF if step.who == "staff" else senders[int(step.who)]
         with session_scope(services.session_factory) as session:
             text = step.text(session) if callable(step.text) else step.text
@@ -216,7 +249,7 @@ def play_script(services: Services, senders: list[Sender], console: Console) -> 
         for reply in replies:
             if reply.buttons:
                 buttons[reply.chat_id] = [b for row in reply.buttons for b in row]
-    return len(SCRIPT)
+    return len(script)
 
 
 def _print(console: Console, sender: Sender, replies: list[Reply], senders: list[Sender]) -> None:
@@ -230,5 +263,7 @@ def _print(console: Console, sender: Sender, replies: list[Reply], senders: list
             who = f"bot → {names.get(reply.chat_id, reply.chat_id)}"
         console.print(f"[bold green]{who}:[/] ", end="")
         console.print(reply.text, markup=False, highlight=False)
+        if reply.document is not None:
+            console.print(f"   📎 {reply.filename} ({len(reply.document):,} bytes)", markup=False)
         for row in reply.buttons:
             console.print("   " + "   ".join(f"[{b.label}]" for b in row), markup=False)

@@ -11,7 +11,7 @@ from bot.services.messages import Button
 from db import customer_queries as cq
 from db import queries
 from db import report_queries as rq
-from db.models import CustomerSnapshot
+from db.models import CustomerSnapshot, Direction, Interaction, InteractionKind
 
 PAGE_SIZE = 10
 NO_SNAPSHOT = (
@@ -145,11 +145,19 @@ def customer_profile(session: Session, ident: str) -> str:
     if interactions:
         lines.append("Last messages:")
         for item in interactions:
-            who = "👤" if item.direction == "in" else "🤖"
             label = f" [{item.intent}, {item.sentiment}]" if item.intent else ""
-            text = " ".join((item.text or f"[{item.kind}]").split())
-            lines.append(f"  {who} {text[:200]}{label}")
+            lines.append(f"  {transcript_line(item)}{label}")
     return "\n".join(lines)
+
+
+def transcript_line(item: Interaction, *, limit: int = 200) -> str:
+    """One message for staff: who wrote it and its text on one line, clipped; a button
+    press shows as such."""
+    who = "👤" if item.direction == Direction.INBOUND else "🤖"
+    if item.kind == InteractionKind.CALLBACK:
+        return f"{who} 🔘 pressed {item.text}"
+    text = " ".join((item.text or f"[{item.kind}]").split())
+    return f"{who} {text if len(text) <= limit else text[: limit - 1] + '…'}"
 
 
 def at_risk(session: Session, *, viewed: list[int] | None = None) -> str:

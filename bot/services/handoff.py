@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from bot.services.context import Services
+from bot.services.customers import transcript_line
 from bot.services.messages import Button, Reply
 from db import customer_queries as cq
 from db import queries
@@ -140,16 +141,9 @@ def handoff_card(
     recent = list(queries.recent_interactions(session=session, customer_id=customer.id, limit=5))
     if recent:
         lines.append("Last messages:")
-        for item in recent:
-            who = "👤" if item.direction == Direction.INBOUND else "🤖"
-            lines.append(f"{who} {clip(item.text or f'[{item.kind}]')}")
+        lines += [transcript_line(item, limit=300) for item in recent]
     lines.append(
         f"\nReply to this message to answer, or /reply {conversation.id} <text>; "
         f"close with /resolve {conversation.id}."
     )
     return "\n".join(lines), card_buttons(conversation.id)
-
-
-def clip(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
