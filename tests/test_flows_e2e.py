@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+import sqlalchemy as sa
 
 from bot.fake_telegram import FakeTelegramServer
 from bot.fake_telegram.bot_process import run_bot
@@ -129,3 +130,21 @@ def test_forged_staff_callback_from_a_customer_does_nothing(fake, bot):
     status = bot.scalar(f"SELECT status FROM conversations WHERE id = {conversation_id}")
     assert status == "waiting_human"
     assert bot.scalar(resolved) == before
+
+
+def test_a_missing_order_number_is_asked_for_and_the_answer_understood(fake, bot):
+    user = 3004
+    fake.inject_message("where's my parcel?", user_id=user, first_name="Ed")
+    wait_text(fake, user, "order number")
+    customer_id = bot.scalar(f"SELECT id FROM customers WHERE telegram_user_id = {user}")
+    with bot.engine.begin() as conn:  # the order arrives from the shop meanwhile
+        conn.execute(
+            sa.text(
+                "INSERT INTO orders (external_id, customer_id, status, ordered_at, total,"
+                " currency, updated_at) VALUES ('9901', :c, 'shipped', :t, 10, 'USD', :t)"
+            ),
+            {"c": customer_id, "t": datetime.now(UTC)},
+        )
+    fake.inject_message("9901", user_id=user, first_name="Ed")
+    answer = wait_text(fake, user, "Order 9901")
+    assert "shipped" in answer["text"]

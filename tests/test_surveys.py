@@ -112,3 +112,11 @@ def test_late_rating_does_not_reopen_the_conversation(services):
     with session_scope(services.session_factory) as session:
         statuses = session.exec(select(Conversation.status)).all()
     assert statuses == ["resolved"]
+
+
+def test_no_reminder_while_a_human_has_the_chat_again(services):
+    resolve_a_handoff(services)
+    say(services, "I want to talk to a real person")  # a new handoff, still open
+    later = utcnow() + services.csat_reminder_after + timedelta(minutes=1)
+    with session_scope(services.session_factory) as session:
+        assert due_reminders(services, session, now=later) == []

@@ -20,7 +20,7 @@ from bot.services.context import Services
 from bot.services.messages import Button, Reply
 from bot.services.pending import Asked, clear
 from db.engine import session_scope
-from db.models import Conversation, Customer, Survey, SurveyKind
+from db.models import Conversation, ConversationStatus, Customer, Survey, SurveyKind
 
 CSAT_SCALE = range(1, 6)
 NPS_SCALE = range(0, 11)
@@ -79,12 +79,26 @@ def due_reminders(services: Services, session: Session, *, now: datetime) -> lis
     ).all()
     replies = []
     for survey, customer in rows:
+        if _with_a_human(session, survey.customer_id):  # the bot stays quiet meanwhile
+            continue
         survey.reminded_at = now
         session.add(survey)
         assert survey.id is not None and customer.telegram_chat_id is not None
         text = services.answers.say("csat_reminder")
         replies.append(Reply(customer.telegram_chat_id, text, buttons=csat_buttons(survey.id)))
     return replies
+
+
+def _with_a_human(session: Session, customer_id: int) -> bool:
+    return (
+        session.exec(
+            select(Conversation.id).where(
+                Conversation.customer_id == customer_id,
+                Conversation.status == ConversationStatus.WAITING_HUMAN,
+            )
+        ).first()
+        is not None
+    )
 
 
 def reminders_due(services: Services, *, now: datetime) -> list[Reply]:
