@@ -14,6 +14,7 @@ from bot.services.offers import (
     sync_offers,
 )
 from bot.services.schedule import Schedule, parse_time, parse_weekday
+from bot.services.staff_directory import StaffDirectory
 from bot.settings import Settings
 from db import migrate, queries
 from db.clock import utcnow
@@ -66,6 +67,7 @@ def build_services(
         nps_interval=timedelta(days=settings.nps_interval_days),
         offer_catalogue=catalogue,
         offer_cap=FrequencyCap(max_offers=1, days=settings.offer_cap_days),
+        directory=StaffDirectory(factory),
     )
 
 

@@ -338,6 +338,10 @@ class StaffMember(SQLModel, table=True):
     name: str | None = Field(default=None, max_length=128)
     role: str = Field(default=StaffRole.AGENT, max_length=16)
     active: bool = True
+    # "config" (CRMBOT_STAFF_IDS / CRMBOT_ADMIN_IDS, synced at start) or "chat" (/staff add).
+    source: str = Field(
+        default="config", max_length=16, sa_column_kwargs={"server_default": "config"}
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -372,6 +376,7 @@ class AuditAction(StrEnum):
     EXPORTED = "data.exported"
     OFFER_SENT = "offer.sent"
     DELETED = "customer.deleted"
+    STAFF_CHANGED = "staff.changed"
     RETENTION_MASKED = "retention.masked"
 
 

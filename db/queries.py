@@ -198,18 +198,32 @@ def product_names(*, session: Session) -> list[str]:
 
 
 def sync_staff(*, session: Session, staff_ids: frozenset[int], admin_ids: frozenset[int]) -> None:
-    """Make staff_members match the configured allowlist (ids not listed become inactive)."""
+    """Make the configured staff match the allowlist (configured ids no longer listed become
+    inactive); members admins added in the chat are left alone."""
     existing = {s.telegram_user_id: s for s in session.exec(select(StaffMember)).all()}
     for user_id in staff_ids | admin_ids:
         member = existing.get(user_id) or StaffMember(telegram_user_id=user_id)
         member.active = True
+        member.source = STAFF_FROM_CONFIG
         member.role = StaffRole.ADMIN if user_id in admin_ids else StaffRole.AGENT
         session.add(member)
     for user_id, member in existing.items():
-        if user_id not in staff_ids | admin_ids and member.active:
+        configured = member.source == STAFF_FROM_CONFIG
+        if configured and user_id not in staff_ids | admin_ids and member.active:
             member.active = False
             session.add(member)
     session.flush()
+
+
+STAFF_FROM_CONFIG = "config"
+STAFF_FROM_CHAT = "chat"
+
+
+def staff_members(*, session: Session, active_only: bool = True) -> Sequence[StaffMember]:
+    query = select(StaffMember).order_by(col(StaffMember.role), col(StaffMember.telegram_user_id))
+    if active_only:
+        query = query.where(col(StaffMember.active).is_(True))
+    return session.exec(query).all()
 
 
 # --- staff statistics --------------------------------------------------------------------

@@ -32,7 +32,7 @@ def handle_message(
     if parsed is not None:
         name, args = parsed
         command = COMMANDS.get(name)
-        is_admin = message.sender.user_id in services.admin_ids
+        is_admin = services.is_admin(message.sender.user_id)
         if (
             command is None
             or (command.staff_only and not is_staff)
@@ -57,7 +57,7 @@ def staff_question(services: Services, message: IncomingMessage, *, now: datetim
     command = COMMANDS.get(found.command) if found is not None else None
     if found is None or command is None:
         return [Reply(message.sender.chat_id, HELP_TEXT)]
-    if command.admin_only and message.sender.user_id not in services.admin_ids:
+    if command.admin_only and not services.is_admin(message.sender.user_id):
         return [Reply(message.sender.chat_id, HELP_TEXT)]
     return command.handler(CommandCall(services, message, found.args, now))
 

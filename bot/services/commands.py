@@ -13,7 +13,15 @@ from datetime import datetime
 from sqlmodel import Session
 
 from analytics.segments import ALL_SEGMENTS
-from bot.services import audit, customers, offers, privacy, privacy_flows, staff
+from bot.services import (
+    audit,
+    customers,
+    offers,
+    privacy,
+    privacy_flows,
+    staff,
+    staff_directory,
+)
 from bot.services.chat import Chat
 from bot.services.context import Services
 from bot.services.conversation import Stored, handle_customer_message
@@ -104,7 +112,7 @@ def help_command(call: CommandCall) -> list[Reply]:
         ),
     ]
     if is_staff:
-        is_admin = call.message.sender.user_id in call.services.admin_ids
+        is_admin = call.services.is_admin(call.message.sender.user_id)
         lines += ["", "Staff commands:"]
         lines += [
             f"/{c.name}{' ' + c.usage if c.usage else ''} — {c.description}"
@@ -335,6 +343,27 @@ def offers_command(call: CommandCall) -> list[Reply]:
     return [Reply(call.chat_id, text)]
 
 
+def staff_command(call: CommandCall) -> list[Reply]:
+    """Admins only (checked by the router): list staff, add or remove agents and admins."""
+    with session_scope(call.services.session_factory) as session:
+        if not call.args.strip():
+            return [Reply(call.chat_id, staff_directory.list_staff(session))]
+        try:
+            text, user_id, change = staff_directory.change_staff(session, call.args, now=call.now)
+        except staff_directory.StaffChangeError as exc:
+            return [Reply(call.chat_id, str(exc))]
+        audit.record(
+            session,
+            action=AuditAction.STAFF_CHANGED,
+            now=call.now,
+            actor_telegram_id=call.message.sender.user_id,
+            detail={"staff": user_id, "change": change},
+        )
+    if call.services.directory is not None:
+        call.services.directory.invalidate()
+    return [Reply(call.chat_id, text)]
+
+
 def atrisk(call: CommandCall) -> list[Reply]:
     viewed: list[int] = []
     with session_scope(call.services.session_factory) as session:
@@ -401,6 +430,14 @@ COMMANDS: dict[str, Command] = {
             True,
             audit_command,
             usage="customer|staff ID",
+            admin_only=True,
+        ),
+        Command(
+            "staff",
+            "list staff; add or remove agents and admins (admins)",
+            True,
+            staff_command,
+            usage="[add|remove TELEGRAM_ID [agent|admin]]",
             admin_only=True,
         ),
     ]

@@ -14,6 +14,7 @@ from bot.services.answers import AnswerTable
 from bot.services.offers.campaign import FrequencyCap
 from bot.services.offers.catalogue import DEFAULT_TEXTS, Catalogue, OfferTexts
 from bot.services.schedule import Schedule
+from bot.services.staff_directory import StaffDirectory
 from nlp import NLU
 
 
@@ -39,17 +40,32 @@ class Services:
     nps_interval: timedelta = timedelta(days=90)
     offer_catalogue: Catalogue | None = None
     offer_cap: FrequencyCap = field(default_factory=FrequencyCap)
+    directory: StaffDirectory | None = None
 
     @property
     def offer_texts(self) -> OfferTexts:
         """What the bot says around offers (the catalogue's ``messages``)."""
         return self.offer_catalogue.texts if self.offer_catalogue else DEFAULT_TEXTS
 
+    def _added(self) -> tuple[frozenset[int], frozenset[int]]:
+        if self.directory is None:
+            return frozenset(), frozenset()
+        return self.directory.added()
+
     def is_staff(self, user_id: int) -> bool:
-        return user_id in self.staff_ids or user_id in self.admin_ids
+        """Staff (agents and admins): configured, or added by an admin in the chat."""
+        if user_id in self.staff_ids or user_id in self.admin_ids:
+            return True
+        return user_id in self._added()[0]
+
+    def is_admin(self, user_id: int) -> bool:
+        return user_id in self.admin_ids or user_id in self._added()[1]
+
+    def all_staff(self) -> list[int]:
+        return sorted(self.staff_ids | self.admin_ids | self._added()[0])
 
     def staff_destinations(self) -> list[int]:
         """Where staff notifications go: the staff chat, else each staff member privately."""
         if self.staff_chat_id is not None:
             return [self.staff_chat_id]
-        return sorted(self.staff_ids | self.admin_ids)
+        return self.all_staff()

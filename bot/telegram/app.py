@@ -228,8 +228,8 @@ async def register_commands(application: Application) -> None:  # type: ignore[t
     staff = [BotCommand(c.name, c.description) for c in COMMANDS.values() if not c.admin_only]
     admin = [BotCommand(c.name, c.description) for c in COMMANDS.values()]
     await application.bot.set_my_commands(customer, scope=BotCommandScopeDefault())
-    for user_id in sorted(services.staff_ids | services.admin_ids):
-        menu = admin if user_id in services.admin_ids else staff
+    for user_id in services.all_staff():
+        menu = admin if services.is_admin(user_id) else staff
         try:
             await application.bot.set_my_commands(menu, scope=BotCommandScopeChat(user_id))
         except TelegramError as exc:  # staff who never opened the bot have no chat yet
