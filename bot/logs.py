@@ -77,6 +77,21 @@ class RedactPIIFilter(_CleaningFilter):
         return "<phone>"
 
 
+class TransientTelegramFilter(logging.Filter):
+    """python-telegram-bot logs a proxy's HTML error page (a 502) with a stack trace
+    before raising the NetworkError that is then retried: keep one short warning."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and "invalid JSON data" in record.getMessage():
+            record.msg = "Telegram answered with a non-JSON page (a proxy error); retrying"
+            record.args = ()
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno = logging.WARNING
+            record.levelname = "WARNING"
+        return True
+
+
 def setup_logging(
     level: str = "INFO", *, secrets: tuple[str, ...] = (), log_pii: bool = False
 ) -> None:
@@ -98,5 +113,6 @@ def setup_logging(
         for name in PII_LOGGERS:
             logger = logging.getLogger(name)
             logger.setLevel(max(logger.getEffectiveLevel(), logging.INFO))
+    logging.getLogger("telegram.request.BaseRequest").addFilter(TransientTelegramFilter())
     for noisy in ("httpx", "httpcore", "apscheduler", "uvicorn.access", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -82,6 +82,13 @@ class Settings(BaseSettings):
         120, gt=0, description="One reminder if a CSAT question is unanswered this long."
     )
     nps_interval_days: int = Field(90, ge=1, description="At most one NPS question per period.")
+    flood_messages: int = Field(
+        12,
+        ge=1,
+        description="Per-user throttling: more messages than this within the window "
+        "are stored but not answered (one notice).",
+    )
+    flood_seconds: float = Field(30, gt=0, description="The throttling window in seconds.")
     offers_file: Path | None = Field(
         None, description="Offer catalogue (YAML); default: the one shipped in bot/data."
     )

@@ -68,6 +68,8 @@ def build_services(
         offer_catalogue=catalogue,
         offer_cap=FrequencyCap(max_offers=1, days=settings.offer_cap_days),
         directory=StaffDirectory(factory),
+        flood_messages=settings.flood_messages,
+        flood_window=timedelta(seconds=settings.flood_seconds),
     )
 
 

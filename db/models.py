@@ -187,6 +187,36 @@ class InboundUpdate(SQLModel, table=True):
     error: str | None = Field(default=None, sa_type=sa.Text)
 
 
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A reply on its way to Telegram, stored before it is sent and marked once sent.
+
+    ``reply`` is the neutral reply (text, buttons, caption, edit, file name); ``attachment``
+    holds a photo's or a document's bytes. ``steps_done`` counts the Bot API calls already
+    made for it (a long text is several messages), so a retry resumes where it failed.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (sa.Index("ix_outbox_status_next", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_id: int = Field(sa_type=sa.BigInteger)
+    reply: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    attachment: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
+    status: str = Field(default=OutboxStatus.PENDING, max_length=16)
+    steps_done: int = 0
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
 # --- shop data ---------------------------------------------------------------------------
 
 

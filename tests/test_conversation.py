@@ -163,3 +163,24 @@ def test_staff_plain_text_is_not_a_customer_message(services):
     with session_scope(services.session_factory) as session:
         assert interactions(session) == []
         assert session.exec(select(InboundUpdate)).all() == []
+
+
+def test_a_flooding_user_gets_one_notice_and_every_message_is_stored(services):
+    from datetime import timedelta
+
+    from bot.services.conversation import FLOOD_TEXT
+    from db.clock import utcnow
+
+    start = utcnow()
+    answers = []
+    for n in range(services.flood_messages + 8):
+        now = start + timedelta(seconds=n * 0.5)
+        answers.append(texts_to(say(services, f"where is my order {n}?", now=now), 501))
+    assert all(a for a in answers[: services.flood_messages]), "normal pace is answered"
+    flood = answers[services.flood_messages :]
+    assert flood[0] == [FLOOD_TEXT] and all(a == [] for a in flood[1:])
+    with session_scope(services.session_factory) as session:
+        inbound = [i for i in interactions(session) if i.direction == "in"]
+    assert len(inbound) == services.flood_messages + 8, "nothing is lost"
+    later = start + services.flood_window * 3
+    assert texts_to(say(services, "where is my order?", now=later), 501) != [FLOOD_TEXT]

@@ -41,6 +41,8 @@ class Services:
     offer_catalogue: Catalogue | None = None
     offer_cap: FrequencyCap = field(default_factory=FrequencyCap)
     directory: StaffDirectory | None = None
+    flood_messages: int = 12
+    flood_window: timedelta = timedelta(seconds=30)
 
     @property
     def offer_texts(self) -> OfferTexts:

@@ -73,7 +73,8 @@ def handle_customer_message(
     forwarded to staff and the bot says nothing itself.
     """
     now = now or utcnow()
-    analysis = None if respond else _analyse(services, message, now)
+    flooding = _flooding(services, message, now)
+    analysis = None if respond or flooding else _analyse(services, message, now)
     try:
         with session_scope(services.session_factory) as session:
             stored = store_inbound(session, message, analysis, now=now)
@@ -83,6 +84,8 @@ def handle_customer_message(
     if message.kind == InteractionKind.EDITED:
         return []
     with session_scope(services.session_factory) as session:
+        if flooding:
+            return _flood_notice(services, session, stored, message, now=now)
         if respond is not None:
             replies = respond(session, stored)
         elif stored.conversation_status == ConversationStatus.WAITING_HUMAN:
@@ -93,6 +96,49 @@ def handle_customer_message(
             if reply.chat_id == message.sender.chat_id:
                 store_outbound(session, stored, reply, channel=message.channel, now=now)
         return replies
+
+
+FLOOD_TEXT = (
+    "You're sending messages faster than I can answer. I've saved them all; please give "
+    "me a moment, then send your question again in one message."
+)
+
+
+def _flooding(services: Services, message: IncomingMessage, now: datetime) -> bool:
+    """Whether this sender wrote ``flood_messages`` messages within ``flood_window`` already."""
+    with session_scope(services.session_factory) as session:
+        customer = queries.get_customer_by_telegram_id(
+            session=session, telegram_user_id=message.sender.user_id
+        )
+        if customer is None or customer.id is None:
+            return False
+        recent = queries.inbound_count_of(
+            session=session, customer_id=customer.id, since=now - services.flood_window
+        )
+    return recent >= services.flood_messages
+
+
+def _flood_notice(
+    services: Services,
+    session: Session,
+    stored: Stored,
+    message: IncomingMessage,
+    *,
+    now: datetime,
+) -> list[Reply]:
+    """One polite notice per flood; the messages themselves are stored, unanswered."""
+    already = queries.outbound_text_since(
+        session=session,
+        customer_id=stored.customer_id,
+        text=FLOOD_TEXT,
+        since=now - services.flood_window,
+    )
+    if already:
+        return []
+    log.info("user %s is flooding; messages stored, one notice sent", message.sender.user_id)
+    reply = Reply(message.sender.chat_id, FLOOD_TEXT)
+    store_outbound(session, stored, reply, channel=message.channel, now=now)
+    return [reply]
 
 
 def _analyse(services: Services, message: IncomingMessage, now: datetime) -> Analysis | None:

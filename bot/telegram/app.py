@@ -12,10 +12,9 @@ from telegram import (
     BotCommand,
     BotCommandScopeChat,
     BotCommandScopeDefault,
-    InputFile,
     Update,
 )
-from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.error import NetworkError, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -34,9 +33,10 @@ from bot.services.assistant import handle_message
 from bot.services.buttons import handle_callback
 from bot.services.commands import COMMANDS
 from bot.services.context import Services
-from bot.services.messages import IncomingCallback, Reply, Sender, split_text
+from bot.services.messages import IncomingCallback, Reply, Sender
 from bot.settings import Settings
-from bot.telegram.convert import keyboard, to_incoming, update_kind
+from bot.telegram.convert import to_incoming, update_kind
+from bot.telegram.delivery import RESEND_INTERVAL_SECONDS, deliver, resend_due
 from bot.telegram.scheduling import schedule_jobs
 from db import queries
 from db.engine import session_scope
@@ -86,68 +86,15 @@ async def mark_processed(update: Update, context: CrmContext) -> None:
 
 
 async def send_replies(context: CrmContext, replies: list[Reply]) -> None:
-    """Send replies in order, splitting long ones; remember the Telegram message ids."""
-    for reply in replies:
-        if reply.photo is not None:
-            try:
-                await context.bot.send_photo(
-                    reply.chat_id, photo=reply.photo, caption=reply.caption
-                )
-            except Forbidden:
-                log.warning("chat %s blocked the bot or never started it", reply.chat_id)
-                continue
-        if reply.edit_message_id is not None:
-            await _edit(context, reply)
-            continue
-        if reply.document is not None:
-            await _send_with_document(context, reply)
-            continue
-        parts = split_text(reply.text)
-        for index, part in enumerate(parts):
-            last = index == len(parts) - 1
-            try:
-                sent = await context.bot.send_message(
-                    reply.chat_id, part, reply_markup=keyboard(reply.buttons) if last else None
-                )
-            except Forbidden:
-                log.warning("chat %s blocked the bot or never started it", reply.chat_id)
-                break
-            if reply.interaction_id is not None and index == 0:
-                await asyncio.to_thread(
-                    _record_message_id, context.services, reply.interaction_id, sent.message_id
-                )
+    """Send replies in order through the outbox (stored first, retried, marked once)."""
+    await deliver(context.bot, context.services, replies)
 
 
-async def _send_with_document(context: CrmContext, reply: Reply) -> None:
-    """The text, then the file (e.g. /mydata's JSON)."""
-    assert reply.document is not None
-    try:
-        await context.bot.send_message(reply.chat_id, split_text(reply.text)[0])
-        await context.bot.send_document(
-            reply.chat_id,
-            document=InputFile(reply.document, filename=reply.filename or "data.json"),
-        )
-    except Forbidden:
-        log.warning("chat %s blocked the bot or never started it", reply.chat_id)
-
-
-async def _edit(context: CrmContext, reply: Reply) -> None:
-    try:
-        await context.bot.edit_message_text(
-            split_text(reply.text)[0],
-            chat_id=reply.chat_id,
-            message_id=reply.edit_message_id,
-            reply_markup=keyboard(reply.buttons),
-        )
-    except BadRequest as exc:  # "message is not modified" when a page is pressed twice
-        log.info("edit of message %s skipped: %s", reply.edit_message_id, exc.message)
-
-
-def _record_message_id(services: Services, interaction_id: int, message_id: int) -> None:
-    with session_scope(services.session_factory) as session:
-        queries.set_interaction_message_id(
-            session=session, interaction_id=interaction_id, telegram_message_id=message_id
-        )
+async def resend_outbox(context: CrmContext) -> None:
+    """Every few seconds: replies still pending (failed rounds, or left by a restart)."""
+    sent = await resend_due(context.bot, context.services)
+    if sent:
+        log.info("outbox: %s pending replies sent", sent)
 
 
 async def on_message(update: Update, context: CrmContext) -> None:
@@ -156,7 +103,10 @@ async def on_message(update: Update, context: CrmContext) -> None:
     if message is None:
         return
     if update.effective_chat is not None and message.kind != "edited":
-        await context.bot.send_chat_action(update.effective_chat.id, "typing")
+        try:  # only a courtesy: a blocked chat or a hiccup must not stop the answer
+            await context.bot.send_chat_action(update.effective_chat.id, "typing")
+        except TelegramError as exc:
+            log.info("no typing indicator for chat %s: %s", update.effective_chat.id, exc)
     replies = await asyncio.to_thread(handle_message, context.services, message)
     await send_replies(context, replies)
 
@@ -203,6 +153,10 @@ async def on_callback(update: Update, context: CrmContext) -> None:
 async def on_error(update: object, context: CrmContext) -> None:
     """Log the error (no message text), mark the update, and keep the bot running."""
     update_id = update.update_id if isinstance(update, Update) else None
+    if update_id is None and isinstance(context.error, NetworkError):
+        # polling met a timeout or a 5xx: python-telegram-bot tries again by itself
+        log.warning("Telegram not reachable for now (%s); retrying", context.error)
+        return
     log.error(
         "error while handling update %s: %s",
         update_id,
@@ -256,4 +210,8 @@ def build_application(settings: Settings, services: Services) -> Application:  #
     application.add_handler(TypeHandler(Update, mark_processed), group=1)
     application.add_error_handler(on_error)
     schedule_jobs(application, services, grace=timedelta(hours=settings.misfire_grace_hours))
+    assert application.job_queue is not None
+    application.job_queue.run_repeating(
+        resend_outbox, interval=RESEND_INTERVAL_SECONDS, first=1, name="outbox"
+    )
     return application

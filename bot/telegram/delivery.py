@@ -1,0 +1,176 @@
+"""Sending replies to Telegram through the outbox (:mod:`bot.services.outbox`).
+
+Every reply is stored first, then sent step by step (a photo, each part of a long text, a
+file, or an edit). A step that meets a flood limit (429) waits ``retry_after`` and tries
+again; a 5xx answer or a timeout is tried again after a short pause; after a few tries the
+reply stays in the outbox and :func:`resend_due` (every few seconds, and after a restart)
+takes it up again. A chat that blocked the bot, or a request Telegram refuses, is marked
+failed at once. Texts go out as plain text (no parse mode), so Markdown or HTML a customer
+wrote is shown as written, never interpreted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from telegram import InlineKeyboardMarkup, InputFile
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+
+from bot.services import outbox
+from bot.services.context import Services
+from bot.services.messages import Reply, split_text
+from bot.telegram.convert import keyboard
+from db import queries
+from db.clock import utcnow
+from db.engine import session_scope
+
+if TYPE_CHECKING:
+    from telegram import Bot
+
+log = logging.getLogger(__name__)
+
+# Tries of one step before the reply goes back to the outbox for a later round.
+TRIES = 4
+PAUSES = (0.5, 1.0, 2.0)
+RESEND_INTERVAL_SECONDS = 5
+
+Step = Callable[[], Awaitable[Any]]
+
+
+class Permanent(Exception):
+    """Telegram refused for good (blocked, or a bad request): no point in retrying."""
+
+
+def steps(bot: Bot, reply: Reply) -> list[Step]:
+    """The Bot API calls that make up one reply, in order."""
+    calls: list[Step] = []
+    if reply.photo is not None:
+        photo = reply.photo
+        calls.append(lambda: bot.send_photo(reply.chat_id, photo=photo, caption=reply.caption))
+    if reply.edit_message_id is not None:
+        message_id = reply.edit_message_id
+
+        async def edit() -> Any:
+            try:
+                return await bot.edit_message_text(
+                    split_text(reply.text)[0],
+                    chat_id=reply.chat_id,
+                    message_id=message_id,
+                    reply_markup=keyboard(reply.buttons),
+                )
+            except BadRequest as exc:  # "message is not modified": pressed twice
+                log.info("edit of message %s skipped: %s", message_id, exc.message)
+                return None
+
+        return [*calls, edit]
+    parts = split_text(reply.text) if reply.text else []
+    for index, part in enumerate(parts):
+        markup = keyboard(reply.buttons) if index == len(parts) - 1 else None
+        calls.append(_send_text(bot, reply.chat_id, part, markup))
+    if reply.document is not None:
+        document = InputFile(reply.document, filename=reply.filename or "data.json")
+        calls.append(lambda: bot.send_document(reply.chat_id, document=document))
+    return calls
+
+
+def _send_text(bot: Bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None) -> Step:
+    return lambda: bot.send_message(chat_id, text, reply_markup=markup)
+
+
+async def _attempt(step: Step) -> Any:
+    """One step with its quick retries; raises the last error if they all fail."""
+    for attempt in range(TRIES):
+        try:
+            return await step()
+        except RetryAfter as exc:
+            wait = exc.retry_after
+            seconds = wait.total_seconds() if hasattr(wait, "total_seconds") else float(wait)
+            if attempt == TRIES - 1:
+                raise
+            await asyncio.sleep(seconds)
+        except (Forbidden, BadRequest) as exc:
+            raise Permanent(str(exc)) from exc
+        except (TimedOut, NetworkError):
+            if attempt == TRIES - 1:
+                raise
+            await asyncio.sleep(PAUSES[min(attempt, len(PAUSES) - 1)])
+    raise AssertionError("unreachable")
+
+
+async def send_outgoing(bot: Bot, services: Services, item: outbox.Outgoing) -> bool:
+    """Send one stored reply from where it stopped; True once it is all sent."""
+    calls = steps(bot, item.reply)
+    done = item.steps_done
+    try:
+        for index in range(done, len(calls)):
+            result = await _attempt(calls[index])
+            done = index + 1
+            message_id = getattr(result, "message_id", None)
+            if item.reply.interaction_id is not None and message_id is not None and index == 0:
+                await asyncio.to_thread(
+                    _record_message_id, services, item.reply.interaction_id, message_id
+                )
+            if done < len(calls):
+                await asyncio.to_thread(_report, services, outbox.progress, item, steps_done=done)
+    except Permanent as exc:
+        log.warning("reply %s to chat %s refused: %s", item.outbox_id, item.reply.chat_id, exc)
+        await asyncio.to_thread(_report, services, outbox.failed, item, error=str(exc))
+        return False
+    except (TimedOut, NetworkError, RetryAfter) as exc:
+        log.warning(
+            "reply %s to chat %s not sent yet: %s", item.outbox_id, item.reply.chat_id, exc
+        )
+        await asyncio.to_thread(_retry, services, item, f"{type(exc).__name__}: {exc}")
+        return False
+    await asyncio.to_thread(_report, services, outbox.sent, item, now=utcnow())
+    return True
+
+
+async def deliver(bot: Bot, services: Services, replies: list[Reply]) -> None:
+    """Store the replies in the outbox, then send them in order."""
+    if not replies:
+        return
+    stored = await asyncio.to_thread(_enqueue, services, replies)
+    for item in stored:
+        await send_outgoing(bot, services, item)
+
+
+async def resend_due(bot: Bot, services: Services) -> int:
+    """Send what is still pending in the outbox (failed rounds, or left by a restart)."""
+    items = await asyncio.to_thread(_due, services)
+    sent = 0
+    for item in items:
+        sent += await send_outgoing(bot, services, item)
+    return sent
+
+
+def _enqueue(services: Services, replies: list[Reply]) -> list[outbox.Outgoing]:
+    with session_scope(services.session_factory) as session:
+        return outbox.enqueue(session, replies, now=utcnow())
+
+
+def _due(services: Services) -> list[outbox.Outgoing]:
+    with session_scope(services.session_factory) as session:
+        return outbox.due(session, now=utcnow())
+
+
+def _report(
+    services: Services, action: Callable[..., None], item: outbox.Outgoing, **kw: Any
+) -> None:
+    with session_scope(services.session_factory) as session:
+        action(session, item.outbox_id, **kw)
+
+
+def _retry(services: Services, item: outbox.Outgoing, error: str) -> None:
+    with session_scope(services.session_factory) as session:
+        outbox.retry_later(session, item.outbox_id, error=error, now=utcnow())
+
+
+def _record_message_id(services: Services, interaction_id: int, message_id: int) -> None:
+    with session_scope(services.session_factory) as session:
+        queries.set_interaction_message_id(
+            session=session, interaction_id=interaction_id, telegram_message_id=message_id
+        )
