@@ -341,3 +341,26 @@ def test_segment_paging_buttons_end_to_end(own_fake, model_dir, tmp_path):
             assert time.monotonic() < deadline
             time.sleep(0.05)
         assert "page 2/" in page_text(), "a customer can't page staff lists"
+
+
+HARD_TEXTS = [
+    "שלום, where is my order?",
+    "zero\u200bwidth\u200djoin\u202eRTL override",
+    "👨‍👩‍👧‍👦 🇩🇪 *bold* _it_ <b>html</b> &amp;",
+    "ctrl \x07 bell \x1b[31m colour",
+    "x" * 4096,
+]
+
+
+@pytest.mark.parametrize("text", HARD_TEXTS)
+def test_hard_texts_through_telegram_are_stored_exactly_and_answered(fake, polling_bot, text):
+    user = 6000 + HARD_TEXTS.index(text)
+    update = fake.inject_message(text, user_id=user)
+    fake.wait_for(1, chat_id=user, timeout=15)
+    polling_bot.wait_until(
+        f"SELECT count(*) FROM interactions WHERE telegram_update_id = {update['update_id']}", 1
+    )
+    stored = polling_bot.scalar(
+        f"SELECT text FROM interactions WHERE telegram_update_id = {update['update_id']}"
+    )
+    assert stored == update["message"]["text"]
