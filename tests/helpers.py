@@ -131,3 +131,13 @@ def press(
 def button_data(replies: list[Reply], chat_id: int) -> list[str]:
     """The callback data of every button sent to this chat."""
     return [b.data for r in replies if r.chat_id == chat_id for row in r.buttons for b in row]
+
+
+def wait_text(fake, chat_id: int, needle: str, timeout: float = 20) -> dict:
+    """Wait until the bot sent ``chat_id`` a message containing ``needle``; the latest one."""
+
+    def has(messages: list[dict]) -> bool:
+        return any(needle in m.get("text", "") for m in messages)
+
+    messages = fake.wait_for(has, chat_id=chat_id, timeout=timeout)
+    return [m for m in messages if needle in m.get("text", "")][-1]

@@ -15,6 +15,7 @@ from bot.fake_telegram.bot_process import run_bot
 from db import migrate
 from db.engine import make_engine, make_session_factory, session_scope
 from db.models import Customer, Order, OrderStatus
+from tests.helpers import wait_text
 
 pytestmark = pytest.mark.slow
 
@@ -64,14 +65,6 @@ def bot(fake, model_dir, tmp_path_factory):
 
 def texts(fake, chat_id):
     return [m.get("text", "") for m in fake.sent_messages(chat_id)]
-
-
-def wait_text(fake, chat_id, needle, timeout=15):
-    def has(messages):
-        return any(needle in m.get("text", "") for m in messages)
-
-    messages = fake.wait_for(has, chat_id=chat_id, timeout=timeout)
-    return [m for m in messages if needle in m.get("text", "")][-1]
 
 
 def test_cancel_order_with_confirmation_buttons(fake, bot):

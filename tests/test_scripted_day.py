@@ -22,7 +22,7 @@ from bot.wiring import build_services
 from db.engine import session_scope
 from db.models import Customer
 from nlp import NLU
-from tests.helpers import crmbot
+from tests.helpers import crmbot, wait_text
 
 pytestmark = pytest.mark.slow
 
@@ -38,14 +38,6 @@ offers:
     holdout_share: 0.5
 """
 GROUP = {"chat_id": STAFF_CHAT, "chat_type": "supergroup", "chat_title": "Support"}
-
-
-def wait_text(fake, chat_id, needle, timeout=20):
-    def has(messages):
-        return any(needle in m.get("text", "") for m in messages)
-
-    messages = fake.wait_for(has, chat_id=chat_id, timeout=timeout)
-    return [m for m in messages if needle in m.get("text", "")][-1]
 
 
 def test_a_scripted_day(model_dir, tmp_path):

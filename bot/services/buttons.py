@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from analytics.segments import ALL_SEGMENTS
 from bot.services import clarify, order_flows, pending, staff, surveys
-from bot.services.chat import Chat, FlowInput
+from bot.services.chat import Chat
 from bot.services.commands import audited_segment_page
 from bot.services.context import Services
 from bot.services.conversation import Stored, handle_customer_message
@@ -86,51 +86,63 @@ def _conversation_arg(press: Press) -> int | None:
     return int(press.args[0]) if len(press.args) == 1 and press.args[0].isdigit() else None
 
 
-def take(press: Press) -> Outcome:
+def _staff_action(
+    press: Press,
+    act: Callable[[Session, int], list[Reply]],
+    done: Callable[[int, list[Reply]], Outcome],
+) -> Outcome:
+    """Run a staff action on the conversation the button names, then ``done`` with its
+    replies; a stale button or an action that cannot be done is answered on the button."""
     conversation_id = _conversation_arg(press)
     if conversation_id is None:
         return STALE
     try:
         with session_scope(press.services.session_factory) as session:
-            replies = staff.take_conversation(
-                press.services,
-                session,
-                conversation_id=conversation_id,
-                staff_user_id=press.user_id,
-                staff_name=press.callback.sender.first_name,
-                now=press.now,
-            )
+            replies = act(session, conversation_id)
     except staff.StaffActionError as exc:
         return str(exc), []
-    if not replies:
-        return f"#{conversation_id} is yours already.", []
-    who = press.callback.sender.first_name or "you"
-    return f"#{conversation_id} is yours.", [
-        *replies,
-        *_card_note(press, f"✋ Taken by {who}.", card_buttons(conversation_id, taken=True)),
-    ]
+    return done(conversation_id, replies)
+
+
+def take(press: Press) -> Outcome:
+    def act(session: Session, conversation_id: int) -> list[Reply]:
+        return staff.take_conversation(
+            press.services,
+            session,
+            conversation_id=conversation_id,
+            staff_user_id=press.user_id,
+            staff_name=press.callback.sender.first_name,
+            now=press.now,
+        )
+
+    def done(conversation_id: int, replies: list[Reply]) -> Outcome:
+        if not replies:
+            return f"#{conversation_id} is yours already.", []
+        who = press.callback.sender.first_name or "you"
+        note = _card_note(press, f"✋ Taken by {who}.", card_buttons(conversation_id, taken=True))
+        return f"#{conversation_id} is yours.", [*replies, *note]
+
+    return _staff_action(press, act, done)
 
 
 def resolve(press: Press) -> Outcome:
-    conversation_id = _conversation_arg(press)
-    if conversation_id is None:
-        return STALE
-    try:
-        with session_scope(press.services.session_factory) as session:
-            replies = staff.resolve_conversation(
-                press.services,
-                session,
-                conversation_id=conversation_id,
-                staff_user_id=press.user_id,
-                now=press.now,
-            )
-    except staff.StaffActionError as exc:
-        return str(exc), []
-    who = press.callback.sender.first_name or "staff"
-    return f"#{conversation_id} resolved.", [
-        *replies,
-        *_card_note(press, f"✅ Resolved by {who}."),
-    ]
+    def act(session: Session, conversation_id: int) -> list[Reply]:
+        return staff.resolve_conversation(
+            press.services,
+            session,
+            conversation_id=conversation_id,
+            staff_user_id=press.user_id,
+            now=press.now,
+        )
+
+    def done(conversation_id: int, replies: list[Reply]) -> Outcome:
+        who = press.callback.sender.first_name or "staff"
+        return f"#{conversation_id} resolved.", [
+            *replies,
+            *_card_note(press, f"✅ Resolved by {who}."),
+        ]
+
+    return _staff_action(press, act, done)
 
 
 def _card_note(press: Press, note: str, buttons: list | None = None) -> list[Reply]:
@@ -234,8 +246,7 @@ def order_choice(press: Press, chat: Chat) -> list[Reply] | None:
         sentiment_score=0.0,
         entities=(order_flows.entity_for(order),),
     )
-    flow_input = FlowInput(**vars(chat), analysis=analysis, action=action)
-    return flow(flow_input)
+    return flow(chat.flow(analysis, action))
 
 
 def survey_answer(kind: str) -> CustomerButton:

@@ -52,6 +52,20 @@ class Chat:
     def to_staff(self, text: str, buttons: list[list[Button]] | None = None) -> list[Reply]:
         return [Reply(d, text, buttons=buttons or []) for d in self.services.staff_destinations()]
 
+    def flow(self, analysis: Analysis, action: Action, *, message_text: str = "") -> FlowInput:
+        """This chat step, starting from an analysed message and its intent's action."""
+        return FlowInput(
+            self.services,
+            self.session,
+            self.customer,
+            self.conversation,
+            self.chat_id,
+            self.now,
+            analysis=analysis,
+            action=action,
+            message_text=message_text,
+        )
+
     def _names(self) -> dict[str, str]:
         return {"name": self.customer.first_name or "there", "shop": self.services.shop_name}
 

@@ -68,6 +68,23 @@ def as_customer(call: CommandCall, answer: Callable[[Session, Stored], str]) -> 
     )
 
 
+def _customer_chat(call: CommandCall, step: Callable[[Chat], list[Reply]]) -> list[Reply]:
+    """Run a customer command as a step of their chat (stored like a message)."""
+
+    def answer(session: Session, stored: Stored) -> list[Reply]:
+        customer = session.get(Customer, stored.customer_id)
+        conversation = session.get(Conversation, stored.conversation_id)
+        assert customer is not None and conversation is not None
+        return step(Chat(call.services, session, customer, conversation, call.chat_id, call.now))
+
+    return handle_customer_message(
+        call.services,
+        replace(call.message, kind=InteractionKind.COMMAND),
+        now=call.now,
+        respond=answer,
+    )
+
+
 CONSENT_QUESTION = (
     "Would you like personal offers and discount codes from us now and then? "
     "You can change your mind any time with /stop or /privacy."
@@ -78,25 +95,19 @@ CONSENT_BUTTONS = [[Button("Yes, please", "cons|yes"), Button("No, thanks", "con
 def start(call: CommandCall) -> list[Reply]:
     """Greet; a customer never asked about offers is asked once, with two buttons."""
 
-    def answer(session: Session, stored: Stored) -> list[Reply]:
-        name = stored.first_name or "there"
+    def greet(chat: Chat) -> list[Reply]:
+        name = chat.customer.first_name or "there"
         greeting = (
             f"Hi {name}! I'm the {call.services.shop_name} assistant. Ask me about your orders, "
             "delivery, refunds, payments or your account, in your own words.\n"
             "For example: “where is my order 10234?”\n\n/help shows what else I can do."
         )
-        replies = [Reply(call.chat_id, greeting)]
-        customer = session.get(Customer, stored.customer_id)
-        if customer is not None and customer.marketing_consent is None:
-            replies.append(Reply(call.chat_id, CONSENT_QUESTION, buttons=CONSENT_BUTTONS))
+        replies = [chat.reply(greeting)]
+        if chat.customer.marketing_consent is None:
+            replies.append(chat.reply(CONSENT_QUESTION, CONSENT_BUTTONS))
         return replies
 
-    return handle_customer_message(
-        call.services,
-        replace(call.message, kind=InteractionKind.COMMAND),
-        now=call.now,
-        respond=answer,
-    )
+    return _customer_chat(call, greet)
 
 
 def help_command(call: CommandCall) -> list[Reply]:
@@ -151,23 +162,6 @@ def redeem_command(call: CommandCall) -> list[Reply]:
         )
 
     return as_customer(call, answer)
-
-
-def _customer_chat(call: CommandCall, step: Callable[[Chat], list[Reply]]) -> list[Reply]:
-    """Run a customer command as a step of their chat (stored like a message)."""
-
-    def answer(session: Session, stored: Stored) -> list[Reply]:
-        customer = session.get(Customer, stored.customer_id)
-        conversation = session.get(Conversation, stored.conversation_id)
-        assert customer is not None and conversation is not None
-        return step(Chat(call.services, session, customer, conversation, call.chat_id, call.now))
-
-    return handle_customer_message(
-        call.services,
-        replace(call.message, kind=InteractionKind.COMMAND),
-        now=call.now,
-        respond=answer,
-    )
 
 
 def mydata(call: CommandCall) -> list[Reply]:

@@ -31,17 +31,7 @@ Flow = Callable[[FlowInput], list[Reply]]
 def run_action(chat: Chat, analysis: Analysis, *, message_text: str = "") -> list[Reply]:
     """Answer an analysed message with its intent's action from answers.yml."""
     action = chat.services.answers.action(analysis.intent)
-    flow_input = FlowInput(
-        chat.services,
-        chat.session,
-        chat.customer,
-        chat.conversation,
-        chat.chat_id,
-        chat.now,
-        analysis=analysis,
-        action=action,
-        message_text=message_text,
-    )
+    flow_input = chat.flow(analysis, action, message_text=message_text)
     if action.flow:
         flow = FLOWS.get(action.flow)
         if flow is None:
@@ -64,17 +54,7 @@ def continue_pending(
     (the caller then treats it as a new message)."""
     if waiting.kind == Asked.ORDER_NUMBER and analysis is not None:
         intent = str(waiting.data.get("intent") or "track_order")
-        probe = FlowInput(
-            chat.services,
-            chat.session,
-            chat.customer,
-            chat.conversation,
-            chat.chat_id,
-            chat.now,
-            analysis=analysis,
-            action=chat.services.answers.action(intent),
-            message_text=text,
-        )
+        probe = chat.flow(analysis, chat.services.answers.action(intent), message_text=text)
         if order_flows.order_number(probe, bare=True) is None:
             return None
         order_flow = order_flows.ORDER_FLOWS.get(probe.action.flow or "")
