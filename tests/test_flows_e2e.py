@@ -3,6 +3,8 @@ fake Telegram server, with real button presses (callback queries)."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -141,3 +143,31 @@ def test_a_missing_order_number_is_asked_for_and_the_answer_understood(fake, bot
     fake.inject_message("9901", user_id=user, first_name="Ed")
     answer = wait_text(fake, user, "Order 9901")
     assert "shipped" in answer["text"]
+
+
+def test_unsure_bot_asks_back_with_buttons_and_stores_the_choice(fake, model_dir, tmp_path):
+    """A model whose confident threshold no answer reaches: every in-scope message is in
+    the clarify band, so the bot asks back; the pressed choice is acted on and stored."""
+    unsure_model = tmp_path / "unsure-model"
+    shutil.copytree(model_dir, unsure_model)
+    meta_path = unsure_model / "meta.json"
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    meta["crmbot"]["confident_threshold"] = 1.01
+    meta_path.write_text(json.dumps(meta), encoding="utf-8")
+    user = 3005
+    with run_bot(
+        fake,
+        database_url=f"sqlite:///{tmp_path / 'unsure.sqlite3'}",
+        model_dir=unsure_model,
+        tmp_path=tmp_path,
+    ) as unsure_bot:
+        fake.inject_message("where is my parcel?", user_id=user, first_name="Fay")
+        question = wait_text(fake, user, "Is it about one of these?")
+        labels = [b["text"] for row in question["reply_markup"]["inline_keyboard"] for b in row]
+        assert "Where is my order?" in labels and labels[-1] == "Something else"
+        fake.click_button("Where is my order?", message_id=question["message_id"], user_id=user)
+        wait_text(fake, user, "order number")
+        unsure_bot.wait_until(
+            "SELECT chosen_intent FROM interactions WHERE text = 'where is my parcel?'",
+            "track_order",
+        )
