@@ -99,3 +99,21 @@ def test_staff_question_in_plain_words_runs_the_command(shop):
     (unknown,) = say(shop, "what's for lunch", user_id=STAFF_ID)
     assert unknown.text == HELP_TEXT
     assert AuditAction.LIST_VIEWED in audit_actions(shop), "audited like the command"
+
+
+def test_forget_also_drops_queued_replies_to_their_chat(services):
+    from bot.services import outbox
+    from bot.services.messages import Reply
+    from db.clock import utcnow
+    from db.models import OutboxMessage
+
+    say(services, "hello")
+    with session_scope(services.session_factory) as session:
+        outbox.enqueue(
+            session, [Reply(CUSTOMER, "Hi Ada, your order..."), Reply(9, "x")], now=utcnow()
+        )
+    say(services, "/forget")
+    press(services, "fgt|yes")
+    with session_scope(services.session_factory) as session:
+        left = session.exec(select(OutboxMessage.chat_id)).all()
+    assert left == [9]

@@ -59,6 +59,7 @@ from db.models import (
     OfferDelivery,
     Order,
     OrderLine,
+    OutboxMessage,
     Product,
     Survey,
 )
@@ -82,7 +83,8 @@ HANDLING: dict[str, str] = {
     "orders": "kept (order numbers stay unless drop_shop_ids)",
     "order_lines": "kept",
     "customer_snapshots": "kept",
-    "offer_deliveries": "kept",
+    "offer_deliveries": "kept; the planned message text is cleared",
+    "outbox": "the replies queued or sent to their chat are deleted",
     "inbound_updates": "payload of the customer's raw Telegram updates replaced",
     "audit_log": "kept (append-only: ids and counts, no personal data)",
 }
@@ -292,6 +294,7 @@ class ForgetReport:
     conversations_closed: int
     profile_fields: int
     order_numbers: int = 0
+    queued_messages: int = 0
     already_forgotten: bool = False
 
     def counts(self) -> dict[str, int]:
@@ -331,6 +334,7 @@ def forget_customer(
     )
     # Found before the Telegram ids are cleared, which is how they are found.
     raw_updates = _raw_updates(session, customer)
+    queued = _drop_queued_messages(session, customer)
     for update in raw_updates:
         update.payload = {"removed": FORGOTTEN}
         update.error = None
@@ -361,6 +365,7 @@ def forget_customer(
         conversations_closed=closed,
         profile_fields=fields,
         order_numbers=orders,
+        queued_messages=queued,
         already_forgotten=already,
     )
     if report.changed or not already:
@@ -374,6 +379,26 @@ def forget_customer(
             detail={**report.counts(), "shop_ids_dropped": drop_shop_ids},
         )
     return report
+
+
+def _drop_queued_messages(session: Session, customer: Customer) -> int:
+    """Replies in the outbox for their chat go (sent ones keep no text, pending ones would
+    greet an erased customer), and planned offer texts are cleared."""
+    assert customer.id is not None
+    session.execute(
+        sa.update(OfferDelivery)
+        .where(col(OfferDelivery.customer_id) == customer.id)
+        .values(message=None)
+        .execution_options(synchronize_session=False)
+    )
+    if customer.telegram_chat_id is None:
+        return 0
+    result = session.execute(
+        sa.delete(OutboxMessage)
+        .where(col(OutboxMessage.chat_id) == customer.telegram_chat_id)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _delete_consents(session: Session, customer_id: int) -> int:

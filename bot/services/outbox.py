@@ -108,7 +108,8 @@ def progress(session: Session, outbox_id: int, *, steps_done: int) -> None:
 
 
 def sent(session: Session, outbox_id: int, *, now: datetime) -> None:
-    _update(session, outbox_id, status=OutboxStatus.SENT, sent_at=now, attachment=None)
+    """Mark sent; the text and file are dropped (the interaction keeps what was said)."""
+    _update(session, outbox_id, status=OutboxStatus.SENT, sent_at=now, attachment=None, reply={})
 
 
 def failed(session: Session, outbox_id: int, *, error: str) -> None:
