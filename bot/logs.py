@@ -53,6 +53,7 @@ class RedactTokenFilter(_CleaningFilter):
 
 
 EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+IPV4_RE = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 PHONE_RE = re.compile(r"(?<![\w.:/-])\+?\(?\d[\d ().-]{7,}\d(?![\w:])")
 ISO_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 PII_LOGGERS = ("telegram", "sqlalchemy.engine")  # log payloads / SQL parameters at DEBUG
@@ -72,7 +73,7 @@ class RedactPIIFilter(_CleaningFilter):
     @staticmethod
     def _phone(match: re.Match[str]) -> str:
         raw = match.group(0)
-        if raw.isdigit() or ISO_DATE_RE.fullmatch(raw):
+        if raw.isdigit() or ISO_DATE_RE.fullmatch(raw) or IPV4_RE.fullmatch(raw):
             return raw
         return "<phone>"
 

@@ -72,6 +72,51 @@ def run(
 
 
 @app.command()
+def serve(
+    webhook_url: Annotated[
+        str, typer.Option(help="Public HTTPS URL Telegram posts updates to (set once at start).")
+    ],
+    listen: Annotated[str, typer.Option(help="Address the workers bind to.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port the workers listen on.")] = 8443,
+    secret_token: Annotated[
+        str | None,
+        typer.Option(
+            help="Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token; others get 403.",
+            envvar="CRMBOT_WEBHOOK_SECRET",
+        ),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Worker processes (more than 1 needs PostgreSQL).")
+    ] = 1,
+    leader_retry_seconds: Annotated[
+        float, typer.Option(hidden=True, min=0.1, help="How often followers bid to lead.")
+    ] = 15.0,
+) -> None:
+    """Serve the webhook with N worker processes (uvicorn), sharing PostgreSQL: each chat's
+    order kept, the scheduler in exactly one of them."""
+    from telegram.error import TelegramError
+
+    from bot.telegram.runner import WebhookOptions
+    from bot.telegram.serve import serve as serve_webhook
+    from bot.telegram.serve import serve_options
+
+    settings = get_settings()
+    webhook = WebhookOptions(webhook_url, listen, port, secret_token)
+    try:
+        options = serve_options(
+            settings, webhook, workers=workers, leader_retry_seconds=leader_retry_seconds
+        )
+    except SettingsError as exc:
+        err.print(f"[bold red]Configuration error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    try:
+        serve_webhook(settings, webhook, options)
+    except TelegramError as exc:
+        err.print(f"[bold red]Telegram refused the webhook:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+
+
+@app.command()
 def chat(
     staff: Annotated[bool, typer.Option("--staff", help="Chat as a staff member.")] = False,
     demo: Annotated[bool, typer.Option("--demo", help="Use the demo database.")] = False,

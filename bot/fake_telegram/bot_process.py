@@ -1,4 +1,5 @@
-"""Runs `crmbot run` as a real subprocess against the fake Telegram Bot API server.
+"""Runs `crmbot run` (or another command, e.g. `crmbot serve`) as a real subprocess against
+the fake Telegram Bot API server.
 
 Used by the end-to-end tests and the benchmarks.
 """
@@ -30,7 +31,7 @@ def free_port() -> int:
 
 
 class BotProcess:
-    """A running `crmbot run` and the file its logs go to."""
+    """A running `crmbot run` (or `crmbot serve`) and the file its logs go to."""
 
     def __init__(self, process: subprocess.Popen[bytes], log_path: Path, database_url: str):
         self.process = process
@@ -73,7 +74,10 @@ def run_bot(
     args: tuple[str, ...] = (),
     ready_method: str = "getUpdates",
     extra_env: dict[str, str] | None = None,
+    command: tuple[str, ...] = ("run",),
 ) -> Iterator[BotProcess]:
+    """Start ``crmbot <command> <args>`` and wait until it calls ``ready_method`` on the fake;
+    SIGINT (then, after 15 s, SIGKILL) when the block ends."""
     env = {
         **os.environ,
         "CRMBOT_TELEGRAM_TOKEN": TOKEN,
@@ -90,20 +94,21 @@ def run_bot(
     log_path = tmp_path / f"bot-{time.monotonic_ns()}.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "run", *args],
+            [sys.executable, "-m", "bot.cli", *command, *args],
             cwd=ROOT,
             env=env,
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
     bot = BotProcess(process, log_path, database_url)
+    name = f"crmbot {' '.join(command)}"
     try:
         deadline = time.monotonic() + 90
         while not fake.was_called(ready_method):
             if process.poll() is not None:
-                raise AssertionError(f"crmbot run exited with {process.returncode}:\n{bot.logs()}")
+                raise AssertionError(f"{name} exited with {process.returncode}:\n{bot.logs()}")
             if time.monotonic() > deadline:
-                raise AssertionError(f"crmbot run did not call {ready_method}:\n{bot.logs()}")
+                raise AssertionError(f"{name} did not call {ready_method}:\n{bot.logs()}")
             time.sleep(0.05)
         yield bot
     finally:

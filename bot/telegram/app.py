@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
 from telegram import (
     BotCommand,
     BotCommandScopeChat,
@@ -24,6 +26,7 @@ from telegram.ext import (
     CallbackQueryHandler,
     ContextTypes,
     ExtBot,
+    Job,
     MessageHandler,
     TypeHandler,
     filters,
@@ -43,6 +46,9 @@ from db.engine import session_scope
 
 log = logging.getLogger(__name__)
 
+# How long an update waits for an unreachable database before it is given up.
+DB_WAIT_SECONDS = 60.0
+
 GROUP_HINT = "I help customers in private chats. Please message me directly."
 
 
@@ -57,29 +63,46 @@ class CrmContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], d
 # --- every update: stored raw first, redeliveries stopped --------------------------------
 
 
-def _store_update(services: Services, update: Update) -> bool:
-    with session_scope(services.session_factory) as session:
-        return queries.record_inbound_update(
-            session=session,
-            update_id=update.update_id,
-            kind=update_kind(update),
-            payload=update.to_dict(),
-        )
+def record_update(services: Services, update: Update) -> bool:
+    """Store the raw update; False if it was stored before (a redelivery).
+
+    While the database is unreachable (PostgreSQL restarting, say) this waits and tries
+    again, for up to :data:`DB_WAIT_SECONDS`: the update is held, not lost."""
+    deadline = time.monotonic() + DB_WAIT_SECONDS
+    pause = 0.25
+    while True:
+        try:
+            with session_scope(services.session_factory) as session:
+                return queries.record_inbound_update(
+                    session=session,
+                    update_id=update.update_id,
+                    kind=update_kind(update),
+                    payload=update.to_dict(),
+                )
+        except OperationalError as exc:
+            if time.monotonic() + pause > deadline:
+                raise
+            log.warning(
+                "database unavailable (%s); update %s waits", type(exc).__name__, update.update_id
+            )
+            time.sleep(pause)
+            pause = min(pause * 2, 4.0)
 
 
-def _mark_processed(services: Services, update_id: int, error: str | None = None) -> None:
+def mark_update(services: Services, update_id: int, error: str | None = None) -> None:
+    """Record that the update was handled (with the error's name if it failed)."""
     with session_scope(services.session_factory) as session:
         queries.mark_update_processed(session=session, update_id=update_id, error=error)
 
 
 async def store_update(update: Update, context: CrmContext) -> None:
-    if not await asyncio.to_thread(_store_update, context.services, update):
+    if not await asyncio.to_thread(record_update, context.services, update):
         log.info("update %s was delivered before; skipped", update.update_id)
         raise ApplicationHandlerStop
 
 
 async def mark_processed(update: Update, context: CrmContext) -> None:
-    await asyncio.to_thread(_mark_processed, context.services, update.update_id)
+    await asyncio.to_thread(mark_update, context.services, update.update_id)
 
 
 # --- handlers ----------------------------------------------------------------------------
@@ -102,7 +125,8 @@ async def on_message(update: Update, context: CrmContext) -> None:
     message = to_incoming(update)
     if message is None:
         return
-    if update.effective_chat is not None and message.kind != "edited":
+    slow = message.command is not None and context.services.is_staff(message.sender.user_id)
+    if slow and update.effective_chat is not None:  # staff reports can take a second or two
         try:  # only a courtesy: a blocked chat or a hiccup must not stop the answer
             await context.bot.send_chat_action(update.effective_chat.id, "typing")
         except TelegramError as exc:
@@ -166,7 +190,7 @@ async def on_error(update: object, context: CrmContext) -> None:
     if update_id is not None:
         try:
             await asyncio.to_thread(
-                _mark_processed, context.services, update_id, type(context.error).__name__
+                mark_update, context.services, update_id, type(context.error).__name__
             )
         except Exception:
             log.warning("could not mark update %s as failed", update_id)
@@ -190,28 +214,53 @@ async def register_commands(application: Application) -> None:  # type: ignore[t
             log.warning("no staff command menu for user %s: %s", user_id, exc.message)
 
 
-def build_application(settings: Settings, services: Services) -> Application:  # type: ignore[type-arg]
-    application = (
+def build_application(
+    settings: Settings, services: Services, *, worker: bool = False
+) -> Application:  # type: ignore[type-arg]
+    """The bot's Application. ``worker=True`` builds it for a `crmbot serve` worker: no
+    updater (updates come from the ASGI app, :mod:`bot.telegram.asgi`, which also stores
+    them first and marks them processed: see :mod:`bot.telegram.ordering`), and no jobs
+    (only the worker that leads the scheduler adds them, :func:`add_jobs`)."""
+    builder = (
         ApplicationBuilder()
         .token(settings.token())
         .base_url(settings.telegram_api_url)
         .base_file_url(settings.telegram_file_url)
         .context_types(ContextTypes(context=CrmContext))
-        .rate_limiter(AIORateLimiter(max_retries=3))
-        .post_init(register_commands)
-        .build()
+        # Replies are not held back by a fixed overall rate: a 429 from Telegram pauses every
+        # request for its retry_after (and the outbox retries). Proactive offers are paced by
+        # their own sender (1/s per chat, 25/s overall); groups keep PTB's per-group limit.
+        .rate_limiter(AIORateLimiter(overall_max_rate=0, max_retries=3))
     )
+    # a worker's updates come over HTTP; the worker leading the scheduler publishes the menus
+    builder = builder.updater(None) if worker else builder.post_init(register_commands)
+    application = builder.build()
     application.bot_data["services"] = services
     private = filters.ChatType.PRIVATE
-    application.add_handler(TypeHandler(Update, store_update), group=-1)
     application.add_handler(MessageHandler(private, on_message), group=0)
     application.add_handler(MessageHandler(filters.ChatType.GROUPS, on_group_message), group=0)
     application.add_handler(CallbackQueryHandler(on_callback), group=0)
-    application.add_handler(TypeHandler(Update, mark_processed), group=1)
     application.add_error_handler(on_error)
-    schedule_jobs(application, services, grace=timedelta(hours=settings.misfire_grace_hours))
-    assert application.job_queue is not None
-    application.job_queue.run_repeating(
-        resend_outbox, interval=RESEND_INTERVAL_SECONDS, first=1, name="outbox"
-    )
+    if not worker:  # a worker stores and marks updates itself, in chat order
+        application.add_handler(TypeHandler(Update, store_update), group=-1)
+        application.add_handler(TypeHandler(Update, mark_processed), group=1)
+        add_jobs(application, settings, services)
     return application
+
+
+def add_jobs(
+    application: Application,  # type: ignore[type-arg]
+    settings: Settings,
+    services: Services,
+) -> list[Job[Any]]:
+    """Schedule every job (the schedule, catch-up, reminders, queued offers, the outbox
+    resend loop); returns them, so that a worker losing the scheduler lead can remove them."""
+    grace = timedelta(hours=settings.misfire_grace_hours)
+    jobs = schedule_jobs(application, services, grace=grace)
+    assert application.job_queue is not None
+    jobs.append(
+        application.job_queue.run_repeating(
+            resend_outbox, interval=RESEND_INTERVAL_SECONDS, first=1, name="outbox"
+        )
+    )
+    return jobs

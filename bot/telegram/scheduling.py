@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from telegram.error import Forbidden, TelegramError
-from telegram.ext import Application
+from telegram.ext import Application, Job
 
 from bot.services import jobs, surveys
 from bot.services.context import Services
@@ -132,28 +132,44 @@ def _queued_offers(services: Services) -> list[OfferSend]:
         return queued_sends(session, utcnow(), max_age=OFFER_MAX_AGE)
 
 
-def schedule_jobs(application: Application, services: Services, *, grace: timedelta) -> None:  # type: ignore[type-arg]
-    """Register every job at its local time, and one catch-up shortly after start."""
+def schedule_jobs(
+    application: Application,  # type: ignore[type-arg]
+    services: Services,
+    *,
+    grace: timedelta,
+) -> list[Job[Any]]:
+    """Register every job at its local time, and one catch-up shortly after start; returns
+    the jobs (a `crmbot serve` worker that loses the scheduler lead removes them)."""
     queue = application.job_queue
     if queue is None:
         raise RuntimeError("python-telegram-bot was installed without the job-queue extra")
+    jobs: list[Job[Any]] = []
     for name, schedule in services.schedules.items():
         at = schedule.at.replace(tzinfo=services.tz)
         # PTB counts days 0-6 from Sunday; Schedule counts from Monday.
         days = (0, 1, 2, 3, 4, 5, 6) if schedule.weekday is None else ((schedule.weekday + 1) % 7,)
-        queue.run_daily(
-            on_schedule,
-            time=at,
-            days=days,
-            name=name,
-            data=name,
-            job_kwargs={"misfire_grace_time": int(grace.total_seconds()) or None},
+        jobs.append(
+            queue.run_daily(
+                on_schedule,
+                time=at,
+                days=days,
+                name=name,
+                data=name,
+                job_kwargs={"misfire_grace_time": int(grace.total_seconds()) or None},
+            )
         )
         log.info("scheduled %s %s (%s)", name, schedule.describe(), services.tz.key)
-    queue.run_once(catch_up(grace), when=CATCH_UP_DELAY_SECONDS, name="catch_up")
-    queue.run_repeating(
-        send_survey_reminders, interval=REMINDER_INTERVAL_SECONDS, first=REMINDER_INTERVAL_SECONDS
+    jobs.append(queue.run_once(catch_up(grace), when=CATCH_UP_DELAY_SECONDS, name="catch_up"))
+    jobs.append(
+        queue.run_repeating(
+            send_survey_reminders,
+            interval=REMINDER_INTERVAL_SECONDS,
+            first=REMINDER_INTERVAL_SECONDS,
+        )
     )
-    queue.run_repeating(
-        send_queued_offers, interval=OFFER_INTERVAL_SECONDS, first=CATCH_UP_DELAY_SECONDS * 2
+    jobs.append(
+        queue.run_repeating(
+            send_queued_offers, interval=OFFER_INTERVAL_SECONDS, first=CATCH_UP_DELAY_SECONDS * 2
+        )
     )
+    return jobs
