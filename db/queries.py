@@ -144,19 +144,6 @@ def open_conversation(
     return conversation
 
 
-def inbound_count_of(*, session: Session, customer_id: int, since: datetime) -> int:
-    """How many messages this customer sent since ``since``."""
-    return int(
-        session.exec(
-            select(func.count()).where(
-                Interaction.customer_id == customer_id,
-                Interaction.direction == Direction.INBOUND,
-                col(Interaction.created_at) >= since,
-            )
-        ).one()
-    )
-
-
 def outbound_text_since(*, session: Session, customer_id: int, text: str, since: datetime) -> bool:
     """Whether the bot sent this customer exactly ``text`` since ``since``."""
     return (

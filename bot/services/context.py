@@ -11,6 +11,7 @@ from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
 from bot.services.answers import AnswerTable
+from bot.services.flood import FloodGuard
 from bot.services.offers.campaign import FrequencyCap
 from bot.services.offers.catalogue import DEFAULT_TEXTS, Catalogue, OfferTexts
 from bot.services.schedule import Schedule
@@ -43,6 +44,10 @@ class Services:
     directory: StaffDirectory | None = None
     flood_messages: int = 12
     flood_window: timedelta = timedelta(seconds=30)
+    flood_guard: FloodGuard = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.flood_guard = FloodGuard(self.flood_messages, self.flood_window)
 
     @property
     def offer_texts(self) -> OfferTexts:

@@ -105,17 +105,9 @@ FLOOD_TEXT = (
 
 
 def _flooding(services: Services, message: IncomingMessage, now: datetime) -> bool:
-    """Whether this sender wrote ``flood_messages`` messages within ``flood_window`` already."""
-    with session_scope(services.session_factory) as session:
-        customer = queries.get_customer_by_telegram_id(
-            session=session, telegram_user_id=message.sender.user_id
-        )
-        if customer is None or customer.id is None:
-            return False
-        recent = queries.inbound_count_of(
-            session=session, customer_id=customer.id, since=now - services.flood_window
-        )
-    return recent >= services.flood_messages
+    """Whether this sender wrote ``flood_messages`` messages within ``flood_window`` already
+    (counted in this process: cheap, and with several workers each counts its own share)."""
+    return services.flood_guard.hit(message.sender.user_id, now)
 
 
 def _flood_notice(

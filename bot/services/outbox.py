@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from bot.services.messages import Button, Reply
+from db import queries
 from db.models import OutboxMessage, OutboxStatus
 
 # While one sender works on a row, no other picks it up.
@@ -107,9 +108,21 @@ def progress(session: Session, outbox_id: int, *, steps_done: int) -> None:
     _update(session, outbox_id, steps_done=steps_done)
 
 
-def sent(session: Session, outbox_id: int, *, now: datetime) -> None:
-    """Mark sent; the text and file are dropped (the interaction keeps what was said)."""
+def sent(
+    session: Session,
+    outbox_id: int,
+    *,
+    now: datetime,
+    interaction_id: int | None = None,
+    message_id: int | None = None,
+) -> None:
+    """Mark sent; the text and file are dropped (the interaction keeps what was said, and
+    learns the Telegram message id of its first part)."""
     _update(session, outbox_id, status=OutboxStatus.SENT, sent_at=now, attachment=None, reply={})
+    if interaction_id is not None and message_id is not None:
+        queries.set_interaction_message_id(
+            session=session, interaction_id=interaction_id, telegram_message_id=message_id
+        )
 
 
 def failed(session: Session, outbox_id: int, *, error: str) -> None:

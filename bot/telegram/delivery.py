@@ -23,7 +23,6 @@ from bot.services import outbox
 from bot.services.context import Services
 from bot.services.messages import Reply, split_text
 from bot.telegram.convert import keyboard
-from db import queries
 from db.clock import utcnow
 from db.engine import session_scope
 
@@ -104,15 +103,13 @@ async def send_outgoing(bot: Bot, services: Services, item: outbox.Outgoing) -> 
     """Send one stored reply from where it stopped; True once it is all sent."""
     calls = steps(bot, item.reply)
     done = item.steps_done
+    first_message_id: int | None = None
     try:
         for index in range(done, len(calls)):
             result = await _attempt(calls[index])
             done = index + 1
-            message_id = getattr(result, "message_id", None)
-            if item.reply.interaction_id is not None and message_id is not None and index == 0:
-                await asyncio.to_thread(
-                    _record_message_id, services, item.reply.interaction_id, message_id
-                )
+            if index == 0:
+                first_message_id = getattr(result, "message_id", None)
             if done < len(calls):
                 await asyncio.to_thread(_report, services, outbox.progress, item, steps_done=done)
     except Permanent as exc:
@@ -125,7 +122,15 @@ async def send_outgoing(bot: Bot, services: Services, item: outbox.Outgoing) -> 
         )
         await asyncio.to_thread(_retry, services, item, f"{type(exc).__name__}: {exc}")
         return False
-    await asyncio.to_thread(_report, services, outbox.sent, item, now=utcnow())
+    await asyncio.to_thread(
+        _report,
+        services,
+        outbox.sent,
+        item,
+        now=utcnow(),
+        interaction_id=item.reply.interaction_id,
+        message_id=first_message_id,
+    )
     return True
 
 
@@ -167,10 +172,3 @@ def _report(
 def _retry(services: Services, item: outbox.Outgoing, error: str) -> None:
     with session_scope(services.session_factory) as session:
         outbox.retry_later(session, item.outbox_id, error=error, now=utcnow())
-
-
-def _record_message_id(services: Services, interaction_id: int, message_id: int) -> None:
-    with session_scope(services.session_factory) as session:
-        queries.set_interaction_message_id(
-            session=session, interaction_id=interaction_id, telegram_message_id=message_id
-        )
