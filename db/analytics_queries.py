@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -60,9 +61,31 @@ def order_aggregates(*, session: Session, as_of: datetime) -> OrderAggregates:
 
     Only orders placed before ``as_of`` and not cancelled count. Customers without such
     orders are absent.
+
+    One ``GROUP BY customer_id`` over the covering index
+    ``ix_orders_customer_ordered_status_total``, in index order (no sort, no table
+    access). Two things keep it fast on tens of millions of orders:
+
+    - when no order is at or after ``as_of`` (one look at the end of the ``ordered_at``
+      index tells), the date condition is left out: it would hold for every row;
+    - the result comes through the driver's cursor straight into numpy, without
+      SQLAlchemy row objects.
+
+    (Two connections aggregating half of the customers each were measured slower on
+    SQLite: Python's sqlite3 takes the GIL back for every result row, and the two
+    threads then wait for each other.)
     """
     dialect = session.get_bind().dialect.name
-    as_of_sql = _moment_param(dialect, "as_of")
+    moment = _as_of_param(session, as_of)
+    cursor = _driver_cursor(session)
+    mark = "?" if dialect == "sqlite" else "%s"
+    as_of_sql = mark if dialect == "sqlite" else f"CAST({mark} AS TIMESTAMPTZ)"
+    cursor.execute(f"SELECT (SELECT MAX(ordered_at) FROM orders) < {as_of_sql}", (moment,))
+    (all_before,) = cursor.fetchall()[0]
+    if all_before is None:  # no orders at all
+        return _order_aggregates(np.zeros((0, 5)))
+    excluded = [str(s) for s in EXCLUDED_STATUSES]
+    date_condition = "" if all_before else f"ordered_at < {as_of_sql} AND "
     sql = f"""
         SELECT customer_id,
                {_days_between(dialect, as_of_sql, "MAX(ordered_at)")} AS recency_days,
@@ -70,17 +93,18 @@ def order_aggregates(*, session: Session, as_of: datetime) -> OrderAggregates:
                COUNT(*) AS frequency,
                SUM(total) AS monetary
         FROM orders
-        WHERE ordered_at < {as_of_sql} AND status NOT IN :excluded
+        WHERE {date_condition}status NOT IN ({", ".join([mark] * len(excluded))})
         GROUP BY customer_id
         ORDER BY customer_id
     """
-    statement = sa.text(sql).bindparams(sa.bindparam("excluded", expanding=True))
-    rows = session.execute(
-        statement,
-        {"as_of": _as_of_param(session, as_of), "excluded": [str(s) for s in EXCLUDED_STATUSES]},
-    ).all()
-    # Plain tuples first: numpy reads SQLAlchemy Row objects element by element, 25× slower.
-    table = np.array([tuple(row) for row in rows], dtype=np.float64).reshape(-1, 5)
+    params = [moment, moment] + ([] if all_before else [moment]) + excluded
+    cursor.execute(sql, params)
+    rows = cursor.fetchall()
+    values = chain.from_iterable(rows)
+    return _order_aggregates(np.fromiter(values, np.float64, count=5 * len(rows)).reshape(-1, 5))
+
+
+def _order_aggregates(table: np.ndarray) -> OrderAggregates:
     return OrderAggregates(
         customer_ids=table[:, 0].astype(np.int64),
         recency_days=np.maximum(table[:, 1], 0.0),
@@ -88,6 +112,13 @@ def order_aggregates(*, session: Session, as_of: datetime) -> OrderAggregates:
         frequency=table[:, 3].astype(np.int64),
         monetary=table[:, 4],
     )
+
+
+def _driver_cursor(session: Session) -> Any:
+    """A cursor of the DB-API connection under the session, in the session's transaction."""
+    driver = session.connection().connection.driver_connection
+    assert driver is not None
+    return driver.cursor()
 
 
 def all_customer_ids(*, session: Session, as_of: datetime) -> np.ndarray:

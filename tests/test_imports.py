@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from datetime import UTC, date, datetime
@@ -26,9 +27,24 @@ from db.imports import (
     import_orders,
     link_customer,
 )
-from db.imports.batches import _columnwise, make_csv_batch_parser, parse_each
-from db.imports.fields import DateParser, FieldError, parse_amount, parse_items
+from db.imports.batches import (
+    LineBatch,
+    ParsedBatch,
+    RecordBatch,
+    _columnwise,
+    make_csv_batch_parser,
+    parse_each,
+)
+from db.imports.fields import (
+    DateParser,
+    FieldError,
+    all_plain_amounts,
+    parse_amount,
+    parse_items,
+    plain_amount,
+)
 from db.imports.rows import ColumnMap, make_csv_parser
+from db.imports.writers import first_and_last
 from db.models import (
     Conversation,
     Customer,
@@ -326,15 +342,21 @@ def test_ids_with_nul_or_too_long_are_bad_rows(factory, tmp_path):
 def test_big_imports_build_the_order_indexes_at_the_end(factory, engine, tmp_path, monkeypatch):
     """Index deferral (SQLite) must leave the same indexes, after a commit or a rollback."""
     monkeypatch.setattr("db.imports.orders.DEFER_INDEXES_FROM", 10)
-    indexes = {i["name"] for i in sa.inspect(engine).get_indexes("orders")}
+
+    def indexes() -> dict[str, set[str]]:
+        inspector = sa.inspect(engine)
+        return {t: {i["name"] for i in inspector.get_indexes(t)} for t in ("orders", "customers")}
+
+    before = indexes()
+    assert "ix_customers_last_seen_at" in before["customers"]
     rows = "".join(f"D-{i},c{i % 13},2024-01-{1 + i % 28:02d},{i}\n" for i in range(300))
     path = write(tmp_path, "order,customer,date,amount\n" + rows + "D-x,c1,bad,1\n")
     failed = run(factory, path, chunk_size=50)
     assert not failed.committed
-    assert {i["name"] for i in sa.inspect(engine).get_indexes("orders")} == indexes
+    assert indexes() == before
     done = run(factory, path, chunk_size=50, skip_bad=True)
     assert done.committed and done.orders_imported == 300
-    assert {i["name"] for i in sa.inspect(engine).get_indexes("orders")} == indexes
+    assert indexes() == before
     if engine.dialect.name == "sqlite":
         wal = Path(f"{engine.url.database}-wal")
         assert not wal.exists() or wal.stat().st_size == 0, "a big import empties the WAL"
@@ -348,10 +370,107 @@ def test_big_imports_build_the_order_indexes_at_the_end(factory, engine, tmp_pat
     assert by_customer == len([i for i in range(300) if i % 13 == 3])
 
 
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_a_quote_later_in_the_file_switches_to_the_csv_reader_with_right_line_numbers(
+    factory, tmp_path, newline
+):
+    """Lines are split a batch at a time until a quote character appears; from there the
+    csv module reads. Blank lines, bad rows and multi-line fields keep their line numbers
+    on both sides of the switch."""
+    lines = [
+        "order,customer,date,amount,items",
+        "Q-1,c1,2024-01-01,1,",
+        "",
+        "Q-2,c1,nope,1,",
+        "Q-3,c2,2024-01-02T10:00:00Z,2.5,",
+        "Q-4,c2,2024-01-02,1,too,many",
+        'Q-5,c3,2024-01-03,3,"A;',
+        'B"',
+        "Q-6,c3,2024-01-03,x,",
+        "Q-7,c3,2024-01-04,4,",
+    ]
+    report = run(factory, write(tmp_path, newline.join(lines) + newline), chunk_size=2)
+    assert reasons(report) == {
+        4: "unparseable date 'nope' (expected ISO 8601 such as 2024-12-31 or "
+        "2024-12-31T14:30:00Z; give --date-format for other layouts)",
+        6: "expected 5 fields, found 6",
+        9: "unparseable amount 'x'",
+    }
+    assert report.rows_read == 7 and report.orders_imported == 4
+    report = run(factory, write(tmp_path, newline.join(lines) + newline), skip_bad=True)
+    stored = orders(factory)
+    assert set(stored) == {"Q-1", "Q-3", "Q-5", "Q-7"}
+    assert stored["Q-3"].ordered_at == datetime(2024, 1, 2, 10, 0, tzinfo=UTC)
+    assert stored["Q-3"].total == Decimal("2.50")
+
+
+def test_ids_are_stored_exactly_whatever_characters_they_hold(factory, tmp_path):
+    """Ids that cannot go into the JSON payload as they are (quotes, backslashes, control
+    characters) take the escaping path; spaces around fields are stripped."""
+    text = (
+        "order,customer,date,amount\n"
+        '"O""1",c\\1,2024-01-01,1\n'
+        "O\x012, c\u00e9 ,2024-01-01,2\n"
+        "O-3,c\u00a0x,2024-01-01,3\n"
+    )
+    report = run(factory, write(tmp_path, text))
+    assert report.committed, report.bad_rows
+    assert set(orders(factory)) == {'O"1', "O\x012", "O-3"}
+    assert {"c\\1", "c\u00e9", "c\u00a0x"} <= set(customers(factory))
+
+
+def test_a_big_import_alone_uses_a_rollback_journal_and_leaves_the_wal_mode(
+    factory, engine, tmp_path, monkeypatch
+):
+    """With no other connection to the file, a big SQLite import writes its pages once
+    (rollback journal); the database is in WAL mode again afterwards, also after a
+    rollback. With another connection open it keeps the WAL and still works."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only")
+    from db.imports.writers import SqliteWriter
+
+    monkeypatch.setattr("db.imports.orders.DEFER_INDEXES_FROM", 10)
+    switched: list[str | None] = []
+    original = SqliteWriter._rollback_journal
+
+    def spy(self):
+        switched.append(original(self))
+        return switched[-1]
+
+    monkeypatch.setattr(SqliteWriter, "_rollback_journal", spy)
+    rows = "".join(f"J-{i},c{i % 7},2024-02-{1 + i % 28:02d},{i}\n" for i in range(200))
+    path = write(tmp_path, "order,customer,date,amount\n" + rows + "J-x,c1,bad,1\n")
+    engine.dispose()  # no idle connection of the pool keeps the file open
+    assert not run(factory, path, chunk_size=40).committed
+    assert run(factory, path, chunk_size=40, skip_bad=True).committed
+    assert switched == ["wal", "wal"]
+    database = engine.url.database
+    with sqlite3.connect(database) as other:  # a reader that stays open
+        assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert other.execute("SELECT count(*) FROM orders").fetchone() == (200,)
+        more = "".join(f"K-{i},c{i % 5},2024-03-01,{i}\n" for i in range(300))
+        report = run(factory, write(tmp_path, "order,customer,date,amount\n" + more, "more.csv"))
+        assert report.committed and report.orders_imported == 300
+        assert switched == ["wal", "wal", None], "not switched while another reader is open"
+        assert other.execute("SELECT count(*) FROM orders").fetchone() == (500,)
+        assert other.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert not Path(f"{database}-journal").exists()
+
+
 FIELD_VALUES = {
     "order": ["A-1", "A-2", " A-3 ", "", "x" * 65, "N\x00"],
     "customer": ["c1", "c2", "", " c3"],
-    "date": ["2024-01-02", "2024-01-02T10:00:00Z", "2024-01-01T10:00+01", "nope", ""],
+    "date": [
+        "2024-01-02",
+        "2024-01-02T10:00:00Z",
+        "2024-01-01T10:00+01",
+        "nope",
+        "",
+        "2024-02-29T23:59:59Z",
+        "2023-02-29T10:00:00Z",
+        "2024-01-02 10:00:00",
+        "2024-01-02T10:00:00z",
+    ],
     "amount": ["1", "2.50", "1,000.25", "-1", "x", "3.999", ""],
     "status": ["", "paid", "Shipped", "lost"],
 }
@@ -372,12 +491,22 @@ FIELD_VALUES = {
     )
 )
 def test_column_wise_and_row_by_row_parsing_agree(records):
-    """The fast path gives exactly what the row parser gives, or steps aside for it."""
+    """The fast paths (records split by the csv module, or plain lines split for the whole
+    batch at once) give exactly what the row parser gives, or step aside for it."""
     columns = ColumnMap(order=0, customer=1, date=2, amount=3, status=4)
     starts = list(range(2, 2 + len(records)))
-    fast = make_csv_batch_parser(columns, width=5, dates=DateParser(), currency="USD")
+    fast = make_csv_batch_parser(
+        columns, width=5, dates=DateParser(), currency="USD", delimiter=";"
+    )
     slow = make_csv_parser(columns, width=5, dates=DateParser(), currency="USD")
-    assert fast(starts, records) == parse_each(slow, starts, records)
+    expected = as_rows(parse_each(slow, starts, records))
+    assert as_rows(fast(RecordBatch(starts, records))) == expected
+    lines = [";".join(record) + "\n" for record in records]
+    assert as_rows(fast(LineBatch(2, lines, "".join(lines)))) == expected
+
+
+def as_rows(parsed: ParsedBatch) -> tuple[object, ...]:
+    return parsed.columns.rows(), parsed.bad, parsed.records
 
 
 def test_a_clean_batch_takes_the_column_wise_path():
@@ -386,10 +515,57 @@ def test_a_clean_batch_takes_the_column_wise_path():
         ["A-1", "c1", "2024-01-01T10:00+01", "2.50", "paid"],
         ["A-2", "c2", "2024-01-02", "1", ""],
     ]
-    rows = _columnwise([2, 3], records, columns, width=5, dates=DateParser(), currency="USD")
+    found = _columnwise([2, 3], records, columns, width=5, dates=DateParser(), currency="USD")
     slow = make_csv_parser(columns, width=5, dates=DateParser(), currency="USD")
-    assert rows is not None and rows == parse_each(slow, [2, 3], records).rows
-    assert rows[0].ordered_at == "2024-01-01 09:00:00.000000"
+    assert found is not None and found.rows() == parse_each(slow, [2, 3], records).columns.rows()
+    assert found.stamps[0] == "2024-01-01 09:00:00.000000"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    texts=st.lists(
+        st.tuples(
+            st.integers(0, 10_000),
+            st.integers(0, 13),
+            st.integers(0, 32),
+            st.integers(0, 25),
+            st.integers(0, 60),
+            st.integers(0, 61),
+            st.sampled_from(["T", " ", "x"]),
+            st.sampled_from(["Z", "", "z", "+"]),
+        ).map(
+            lambda t: (
+                f"{t[0]:04d}-{t[1]:02d}-{t[2]:02d}{t[6]}{t[3]:02d}:{t[4]:02d}:{t[5]:02d}{t[7]}"
+            )
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_whole_date_columns_convert_like_each_date(texts):
+    """The numpy check of a date column accepts exactly the real moments, like
+    ``datetime.fromisoformat`` one by one, and gives the same timestamps."""
+    parse = DateParser()
+    try:
+        expected: list[str] | None = [parse(text) for text in texts]
+    except FieldError:
+        expected = None
+    assert parse.convert_all(texts) == expected
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    texts=st.lists(
+        st.one_of(
+            st.text(alphabet="0123456789.", max_size=15),
+            st.text(alphabet="019., \n-e\u0661x", max_size=6),
+            st.from_regex(r"[0-9]{1,10}(\.[0-9]{1,2})?", fullmatch=True),
+        ),
+        max_size=6,
+    )
+)
+def test_a_whole_amount_column_is_checked_like_each_amount(texts):
+    assert all_plain_amounts(texts) == all(map(plain_amount, texts))
 
 
 @settings(max_examples=200, deadline=None)
@@ -445,15 +621,49 @@ def test_repeated_order_ids_across_chunks(factory, tmp_path):
     assert orders(factory)["R-2"].total == Decimal("2.00")
 
 
-def test_first_and_last_seen_span_all_chunks(factory, tmp_path):
+@pytest.mark.parametrize("spanning_limit", [100_000, 0])
+def test_first_and_last_seen_span_all_chunks(factory, tmp_path, monkeypatch, spanning_limit):
+    """Customers of one chunk get first and last seen from it; those of several chunks are
+    corrected at the end, one by one or (beyond the limit) all new customers at once."""
+    monkeypatch.setattr("db.imports.chunks._SPANNING_LIMIT", spanning_limit)
     text = "order,customer,date,amount\nS-1,c1,2024-05-01,1\nS-2,c2,2024-01-01,1\n"
-    text += "S-3,c1,2023-01-01,1\nS-4,c1,2025-01-01,1\n"
-    run(factory, write(tmp_path, text), chunk_size=1)
-    c1 = customers(factory)["c1"]
-    assert (c1.first_seen_at.date(), c1.last_seen_at.date()) == (
-        date(2023, 1, 1),
-        date(2025, 1, 1),
+    text += "S-3,c1,2023-01-01,1\nS-4,c1,2025-01-01,1\nS-5,c3,2024-02-02,1\n"
+    text += "S-6,c3,2024-02-01T10:00:00.5Z,1\nS-7,c2,2023-06-01,1\n"
+    run(factory, write(tmp_path, text), chunk_size=2)
+    seen = {
+        name: (c.first_seen_at, c.last_seen_at)
+        for name, c in customers(factory).items()
+        if name is not None
+    }
+    assert seen == {
+        "c1": (datetime(2023, 1, 1, tzinfo=UTC), datetime(2025, 1, 1, tzinfo=UTC)),
+        "c2": (datetime(2023, 6, 1, tzinfo=UTC), datetime(2024, 1, 1, tzinfo=UTC)),
+        "c3": (
+            datetime(2024, 2, 1, 10, 0, 0, 500_000, tzinfo=UTC),
+            datetime(2024, 2, 2, tzinfo=UTC),
+        ),
+    }
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "c", "d"]),
+            st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)),
+        ),
+        min_size=1,
+        max_size=30,
     )
+)
+def test_first_and_last_of_each_customer_in_a_chunk(rows):
+    customers_ = [name for name, _ in rows]
+    stamps = [moment.isoformat(" ", "microseconds") for _, moment in rows]
+    names = list(dict.fromkeys(customers_))[::-1]
+    first, last = first_and_last(customers_, stamps, names)
+    for name, low, high in zip(names, first, last, strict=True):
+        mine = [t for c, t in zip(customers_, stamps, strict=True) if c == name]
+        assert (low, high) == (min(mine), max(mine))
 
 
 # --- whole-file problems -----------------------------------------------------------------

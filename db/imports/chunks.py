@@ -1,11 +1,10 @@
 """Reading an opened order file into chunks of valid rows, in a background thread.
 
-Parsing is pure Python and holds the GIL; the database writes of the previous chunk run
-in C (SQLite, libpq) without it. Reading in a thread lets the two overlap on two cores.
-So that the writing thread has almost no Python work left, the reader also builds each
-chunk's JSON payloads for the database (see :mod:`db.imports.writers`): the rows whose
-customer id the shared ``customer_ids`` cache knows, with that id, and the others, with
-the customer's external id (the database creates or looks up those customers).
+Parsing is Python (mostly C-level calls) and holds the GIL; the database writes of the
+previous chunk run in C (SQLite, libpq) without it. Reading in a thread lets the two
+overlap on two cores. So that the writing thread has almost no Python work left, the reader
+also builds each chunk's payloads for the database (see :mod:`db.imports.writers`): the
+rows as one JSON array, and the customers seen for the first time in this file.
 
 The reader owns its counters and its list of bad rows; the consumer reads them after the
 last chunk (:meth:`ChunkReader.__iter__` has finished).
@@ -13,18 +12,25 @@ last chunk (:meth:`ChunkReader.__iter__` has finished).
 
 from __future__ import annotations
 
-import json
 import queue
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from db.imports.batches import OrderColumns
 from db.imports.rows import OrderRow
 from db.imports.sources import OpenedFile
+from db.imports.writers import Payload, build_payload
 
 _QUEUE_SIZE = 2
 _PUT_TIMEOUT = 0.2
+# Customer ids the reader remembers, to send each new customer to the database once
+# (about 100 MB at the limit); later ones are sent with every chunk they occur in.
+_SEEN_LIMIT = 2_000_000
+# Customers with orders in more than one chunk whose first and last seen are corrected
+# one by one at the end; beyond this many, all new customers are.
+_SPANNING_LIMIT = 100_000
 
 
 @dataclass(frozen=True)
@@ -37,19 +43,13 @@ class BadRow:
 
 @dataclass
 class Chunk:
-    """Valid rows with distinct order ids, their payload, and how far the file was read.
+    """Valid rows with distinct order ids, their database payload, and how far the file
+    was read."""
 
-    ``known`` and ``named`` are JSON arrays of ``[order id, customer, status, ordered_at,
-    total, currency]``: in ``known`` the customer is a database id from the cache, in
-    ``named`` the external id of a customer the cache did not know (``unknown`` lists them).
-    """
-
-    rows: list[OrderRow]
+    columns: OrderColumns
     rows_read: int
     bytes_read: int
-    known: str = "[]"
-    named: str = "[]"
-    unknown: list[str] = field(default_factory=list)
+    payload: Payload
 
 
 @dataclass
@@ -71,19 +71,15 @@ class ChunkReader:
     chunks are found by the database writer.)
     """
 
-    def __init__(
-        self,
-        opened: OpenedFile,
-        *,
-        chunk_size: int,
-        keep_bad_rows: int,
-        customer_ids: dict[str, int] | None = None,
-    ) -> None:
+    def __init__(self, opened: OpenedFile, *, chunk_size: int, keep_bad_rows: int) -> None:
         self.opened = opened
-        self.customer_ids = customer_ids if customer_ids is not None else {}
         self.chunk_size = chunk_size
         self.keep_bad_rows = keep_bad_rows
         self.stats = ReadStats()
+        self._seen: set[str] = set()
+        # Customers of more than one chunk (first and last seen need the whole file), or
+        # None when they are too many to list (or not all are known).
+        self.spanning: set[str] | None = set()
         self._queue: queue.Queue[Chunk | BaseException | None] = queue.Queue(_QUEUE_SIZE)
         self._stop = threading.Event()
 
@@ -124,43 +120,34 @@ class ChunkReader:
 
     def _chunks(self) -> Iterator[Chunk]:
         read = 0
-        for starts, records in self.opened.batches(self.chunk_size):
-            rows, bad, count = self.opened.parse_batch(starts, records)
+        for batch in self.opened.batches(self.chunk_size):
+            columns, bad, count = self.opened.parse_batch(batch)
             for line, reason in bad:
                 self._bad(line, reason)
             read += count
             self.stats.rows_read = read
-            yield self._chunk(rows, read)
+            yield self._chunk(columns, read)
 
-    def _chunk(self, rows: list[OrderRow], read: int) -> Chunk:
-        if len({row[1] for row in rows}) != len(rows):
-            rows = self._without_repeats(rows)
-        known, named = self._split(rows)
-        return Chunk(
-            rows,
-            read,
-            self.opened.bytes_read(),
-            known=json.dumps(known, ensure_ascii=False),
-            named=json.dumps(named, ensure_ascii=False),
-            unknown=list({row[1] for row in named}),
-        )
+    def _chunk(self, columns: OrderColumns, read: int) -> Chunk:
+        if len(set(columns.orders)) != len(columns):
+            columns = OrderColumns.from_rows(self._without_repeats(columns.rows()))
+        payload = build_payload(columns, new_customers=self._new_customers(columns.customers))
+        return Chunk(columns, read, self.opened.bytes_read(), payload)
 
-    def _split(self, rows: list[OrderRow]) -> tuple[list[tuple], list[tuple]]:
-        """The payload tuples of rows whose customer id is cached, and of the others."""
-        if not rows:
-            return [], []
-        columns = list(zip(*rows, strict=True))
-        ids = list(map(self.customer_ids.get, columns[2]))
-        if None not in ids:  # the common case once the customers are known: no Python loop
-            order, status, ordered_at, total, currency = (columns[i] for i in (1, 6, 3, 4, 5))
-            return list(zip(order, ids, status, ordered_at, total, currency, strict=True)), []
-        known, named = [], []
-        for row, customer_id in zip(rows, ids, strict=True):
-            if customer_id is None:
-                named.append((row[1], row[2], row[6], row[3], row[4], row[5]))
-            else:
-                known.append((row[1], customer_id, row[6], row[3], row[4], row[5]))
-        return known, named
+    def _new_customers(self, customers: list[str]) -> list[str]:
+        """The distinct customers of a chunk not seen in earlier chunks, in file order."""
+        seen = self._seen
+        distinct = dict.fromkeys(customers)
+        new = [name for name in distinct if name not in seen]
+        if self.spanning is not None and len(new) < len(distinct):
+            self.spanning.update(name for name in distinct if name in seen)
+            if len(self.spanning) > _SPANNING_LIMIT:
+                self.spanning = None
+        if len(seen) < _SEEN_LIMIT:
+            seen.update(new)
+        elif new:  # not remembered: their later chunks would not count as spanning
+            self.spanning = None
+        return new
 
     def _without_repeats(self, rows: list[OrderRow]) -> list[OrderRow]:
         """The rows with the first occurrence of each order id; repeats are reported."""

@@ -11,6 +11,8 @@ from datetime import UTC, datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import NamedTuple
 
+import numpy as np
+
 from db.models import OrderStatus
 
 CENT = Decimal("0.01")
@@ -124,6 +126,9 @@ class DateParser:
         """
         try:
             if self._iso_utc:
+                fixed = _fixed_width_utc(texts)
+                if fixed is not None:
+                    return fixed
                 if all(map(_seconds_shape, texts)):
                     all(map(fromisoformat, texts))  # raises on an impossible date or time
                     return [f"{t[:10]} {t[11:19]}.000000" for t in texts]
@@ -158,6 +163,60 @@ class DateParser:
         return f"unparseable date {text!r} (does not match --date-format {self.date_format!r})"
 
 
+_DIGITS_19 = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
+_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+_CANONICAL_END = np.frombuffer(b".000000\n", dtype=np.uint8)
+
+
+def _fixed_width_utc(texts: list[str]) -> list[str] | None:
+    """Canonical timestamps of ``YYYY-MM-DD[T ]HH:MM:SS[Z]`` texts, checked with numpy.
+
+    Only a column where every text has the same one of these two shapes and is a real
+    moment (what ``datetime.fromisoformat`` accepts) is converted; for anything else the
+    answer is None and the caller parses text by text.
+    """
+    if not texts:
+        return None
+    lengths = set(map(len, texts))
+    if lengths != {19} and lengths != {20}:
+        return None
+    joined = "".join(texts)
+    if not joined.isascii():
+        return None
+    size = 20 if lengths == {20} else 19
+    chars = np.frombuffer(joined.encode("ascii"), dtype=np.uint8).reshape(len(texts), size)
+    if size == 20 and not np.all(chars[:, 19] == ord("Z")):
+        return None
+    digits = chars[:, _DIGITS_19] - ord("0")  # wraps around for characters below "0"
+    shape_ok = (
+        np.all(digits <= 9)
+        and np.all(chars[:, [4, 7]] == ord("-"))
+        and np.all(chars[:, [13, 16]] == ord(":"))
+        and np.all((chars[:, 10] == ord("T")) | (chars[:, 10] == ord(" ")))
+    )
+    if not shape_ok:
+        return None
+    d = digits.astype(np.int32)
+    year = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
+    month, day = d[:, 4] * 10 + d[:, 5], d[:, 6] * 10 + d[:, 7]
+    hour, minute = d[:, 8] * 10 + d[:, 9], d[:, 10] * 10 + d[:, 11]
+    second = d[:, 12] * 10 + d[:, 13]
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    month_days = _DAYS_IN_MONTH[np.clip(month, 0, 12)] + ((month == 2) & leap)
+    real = (
+        (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= month_days)
+        & (hour <= 23) & (minute <= 59) & (second <= 59)
+    )  # fmt: skip
+    if not np.all(real):
+        return None
+    out = np.empty((len(texts), 27), dtype=np.uint8)  # "YYYY-MM-DD HH:MM:SS.000000\n"
+    out[:, :10] = chars[:, :10]
+    out[:, 10] = ord(" ")
+    out[:, 11:19] = chars[:, 11:19]
+    out[:, 19:] = _CANONICAL_END
+    return out.tobytes().decode("ascii").split("\n")[:-1]
+
+
 def parse_compact_date(text: str) -> datetime:
     """A ``YYYYMMDD`` date (CDNOW) as a naive midnight."""
     if len(text) != 8 or not text.isdigit():
@@ -171,6 +230,36 @@ def parse_compact_date(text: str) -> datetime:
 # --- amounts -----------------------------------------------------------------------------
 
 plain_amount = re.compile(r"[0-9]{1,10}(?:\.[0-9]{1,2})?").fullmatch
+
+
+def all_plain_amounts(texts: list[str]) -> bool:
+    """Whether every text is a plain amount (:data:`plain_amount`), checked with numpy: the
+    same answer as ``all(map(plain_amount, texts))`` without a regex call per text."""
+    if not texts:
+        return True
+    joined = "\n".join(texts)
+    if not joined.isascii():
+        return False  # only ASCII digits and "." can match
+    chars = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
+    ends = np.flatnonzero(chars == ord("\n"))
+    if len(ends) != len(texts) - 1:
+        return False  # a text holds a line break
+    dot = chars == ord(".")
+    if not np.all(((chars - ord("0")) <= 9) | dot | (chars == ord("\n"))):
+        return False
+    starts = np.concatenate(([0], ends + 1))
+    ends = np.append(ends, len(chars))
+    if np.any(ends == starts):
+        return False
+    dots = np.add.reduceat(dot.astype(np.int32), starts)
+    if np.any(dots > 1):
+        return False
+    whole = ends - starts
+    dotted = dots == 1
+    where = np.flatnonzero(dot)  # one per dotted text, in order
+    whole[dotted] = where - starts[dotted]
+    decimals = ends[dotted] - where - 1
+    return bool(np.all((whole >= 1) & (whole <= 10)) and np.all((decimals >= 1) & (decimals <= 2)))
 
 
 def amount_text(text: str, *, what: str = "amount") -> str:

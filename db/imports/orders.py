@@ -45,9 +45,9 @@ from db.imports.sources import (
 from db.imports.writers import BulkWriter, ExistingOrder, LineRecord
 
 FORMATS = ("csv", "cdnow")
-_CACHE_LIMIT = 2_000_000  # customer ids kept in memory (about 150 MB at the limit)
-# Imports expected to add at least this many orders (and more than the table holds) build
-# the secondary order indexes at the end instead of row by row, where the database allows.
+# Imports expected to add at least this many orders (and more than the table holds) are
+# "big": they build the secondary order indexes at the end instead of row by row, and get
+# a bigger cache and, where possible, a rollback journal (see db.imports.writers).
 DEFER_INDEXES_FROM = 500_000
 
 
@@ -185,7 +185,6 @@ def _run(
 ) -> None:
     """Import in the session's transaction, then commit or roll back (see the module doc)."""
     importer = _Importer(session, opened, options, report, now=now)
-    importer.writer.prepare()
     try:
         importer.run(on_progress)
         report.committed = not options.dry_run and (options.skip_bad or not report.bad_row_count)
@@ -244,38 +243,42 @@ class _Importer:
         self.options = options
         self.report = report
         self.writer = BulkWriter.for_connection(session.connection(), now=now)
-        self.customer_ids: dict[str, int] = {}
         self.products: dict[str, tuple[int, Decimal]] = {}
         self.first_new_order = self.first_new_customer = 0
         self.rejected_rows = 0
 
     def run(self, on_progress: ProgressCallback | None) -> None:
         writer, report = self.writer, self.report
-        self.first_new_order = writer.max_id("orders")
-        self.first_new_customer = writer.max_id("customers")
         reader = ChunkReader(
             self.opened,
             chunk_size=self.options.chunk_size,
             keep_bad_rows=self.options.keep_bad_rows,
-            customer_ids=self.customer_ids,
         )
-        chunks = 0
+        started = False
         for chunk in reader:
-            if chunks == 0 and self._is_big(chunk):
-                writer.defer_indexes()
-            chunks += 1
-            if chunk.rows:
+            if not started:  # the transaction starts once the first chunk shows the size
+                self._begin(big=self._is_big(chunk))
+                started = True
+            if chunk.columns:
                 self._write(chunk)
             if on_progress:
                 on_progress(self._progress(chunk, reader))
+        if not started:
+            self._begin(big=False)
         self._merge_read_stats(reader)
-        writer.finish()
+        writer.finish("orders")
         if self.rejected_rows:  # their new customers may have no order now
             report.customers_created -= writer.delete_orderless_customers(
                 above_id=self.first_new_customer
             )
-        if report.customers_created and chunks > 1:  # seen within one chunk only so far
-            writer.set_seen_from_orders(above_id=self.first_new_customer)
+        if report.customers_created:  # first/last seen so far from one chunk each
+            # Rejected rows may have counted: then every new customer is corrected.
+            spanning = None if self.rejected_rows else reader.spanning
+            writer.set_seen_from_orders(
+                above_id=self.first_new_customer,
+                only=None if spanning is None else sorted(spanning),
+            )
+        writer.finish("customers")
         if on_progress:
             total = self.opened.bytes_total
             on_progress(
@@ -284,11 +287,20 @@ class _Importer:
                 )
             )
 
+    def _begin(self, *, big: bool) -> None:
+        """Start the import's transaction; note where this import's rows will start."""
+        self.writer.begin(big=big)
+        self.first_new_order = self.writer.max_id("orders")
+        self.first_new_customer = self.writer.max_id("customers")
+        if big:
+            self.writer.defer_indexes()
+
     def _is_big(self, chunk: Chunk) -> bool:
-        """Whether the whole file, extrapolated from its first chunk, is a big import."""
+        """Whether the whole file, extrapolated from its first chunk, is a big import
+        (the orders already stored are counted outside the transaction: an estimate)."""
         share = chunk.bytes_read / max(self.opened.bytes_total, 1)
         expected = chunk.rows_read / max(share, 1e-9)
-        return expected >= max(DEFER_INDEXES_FROM, self.first_new_order)
+        return expected >= max(DEFER_INDEXES_FROM, self.writer.max_id("orders"))
 
     def _progress(self, chunk: Chunk, reader: ChunkReader) -> ImportProgress:
         return ImportProgress(
@@ -316,11 +328,13 @@ class _Importer:
     # --- writing -------------------------------------------------------------------------
 
     def _write(self, chunk: Chunk) -> None:
-        rows = chunk.rows
-        result = self.writer.write_chunk(rows, known=chunk.known, named=chunk.named)
+        columns = chunk.columns
+        result = self.writer.write_chunk(chunk.payload, columns.orders)
         self.report.customers_created += result.customers_created
-        self._learn_customer_ids(chunk.unknown)
-        inserted = rows
+        if not result.existing and columns.items is None:  # the usual case: no row objects
+            self.report.orders_imported += len(columns)
+            return
+        inserted = rows = columns.rows()
         if result.existing:
             inserted = [r for r in rows if r.external_id not in result.existing]
             for row in rows:
@@ -330,15 +344,6 @@ class _Importer:
         with_items = [r for r in inserted if r.items]
         if with_items:
             self._write_lines(with_items)
-
-    def _learn_customer_ids(self, names: list[str]) -> None:
-        """Cache the ids of these customers, for the reader to put into later payloads.
-
-        The cache only grows (up to a limit; customers beyond it are looked up by the
-        database row by row): the reader relies on a name it found cached staying cached.
-        """
-        if names and len(self.customer_ids) < _CACHE_LIMIT:
-            self.customer_ids.update(self.writer.find_ids("customers", "external_id", names))
 
     def _skipped(self, row: OrderRow, existing: ExistingOrder) -> None:
         """Classify a row whose order id was in the database already."""

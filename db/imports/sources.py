@@ -15,11 +15,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import UTC, tzinfo
 from functools import partial
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from db.imports.batches import BatchParser, make_csv_batch_parser, row_by_row
+from db.imports.batches import (
+    Batch,
+    BatchParser,
+    LineBatch,
+    RecordBatch,
+    make_csv_batch_parser,
+    row_by_row,
+)
 from db.imports.fields import DateParser
 from db.imports.rows import CdnowRowParser, ColumnMap, Record
 
@@ -74,14 +81,11 @@ class ColumnNames:
     currency: str | None = None
 
 
-Batch = tuple[Sequence[int], list[Record]]  # start lines, records
-
-
 @dataclass
 class OpenedFile:
     """An order file ready to stream: batches of records, their parser, progress in bytes.
 
-    ``batches(n)`` yields up to ``n`` records at a time with the line each starts on.
+    ``batches(n)`` yields batches of up to ``n`` records (see :mod:`db.imports.batches`).
     """
 
     batches: Callable[[int], Iterator[Batch]]
@@ -276,10 +280,10 @@ def open_csv(
             raise ImportFileError(f"{path} has no rows")
         if has_header:
             mapping = map_columns([h.strip() for h in first], columns)
-            batches = partial(_csv_batches, stream, reader, first_line)
+            batches = partial(_csv_batches, stream, sep, first_line)
         else:
             mapping = _positional_columns(columns)
-            batches = partial(_csv_batches, stream, reader, first_line, first=first)
+            batches = partial(_csv_batches, stream, sep, first_line, first=first)
         if len(first) < mapping.width:
             raise ImportFileError(
                 f"the first row has {len(first)} fields but column {mapping.width} is needed"
@@ -287,7 +291,9 @@ def open_csv(
     except BaseException:
         stream.close()
         raise
-    parser = make_csv_batch_parser(mapping, width=len(first), dates=dates, currency=currency)
+    parser = make_csv_batch_parser(
+        mapping, width=len(first), dates=dates, currency=currency, delimiter=sep
+    )
     notes = [] if delimiter or sep == "," else [f"delimiter detected: {sep!r}"]
     opened = OpenedFile(
         batches, parser, stream.bytes_read, path.stat().st_size, encoding,
@@ -316,21 +322,44 @@ def _decoding(stream: _CountingText, line: Callable[[], int]) -> Iterator[None]:
 
 def _csv_batches(
     stream: _CountingText,
-    reader: Any,
+    delimiter: str,
     start: int,
     size: int,
     *,
     first: list[str] | None = None,
 ) -> Iterator[Batch]:
-    """Batches of up to ``size`` records after line ``start``, with their start lines.
+    """Batches of up to ``size`` records after line ``start`` (``first``: a record read
+    already, the first batch on its own).
+
+    As long as the file has no quote character, every line is one record and the batches
+    are plain lines (:class:`LineBatch`), split later for a whole batch at once. From the
+    first batch with a quote character (a field may then span lines), or with a line longer
+    than the csv module's field limit, the csv module reads the rest of the file.
+    """
+    if first:
+        yield RecordBatch([start], [first])
+    line = start  # the last line read
+    limit = csv.field_size_limit()
+    with _decoding(stream, lambda: line):
+        while lines := list(islice(stream.text, size)):
+            text = "".join(lines)
+            if '"' in text or max(map(len, lines)) > limit:
+                reader = csv.reader(chain(lines, stream.text), delimiter=delimiter)
+                yield from _record_batches(stream, reader, line, size)
+                return
+            yield LineBatch(line + 1, lines, text)
+            line += len(lines)
+
+
+def _record_batches(stream: _CountingText, reader: Any, start: int, size: int) -> Iterator[Batch]:
+    """Batches of up to ``size`` records from the csv ``reader``, whose first line is line
+    ``start + 1`` of the file, with their start lines.
 
     A record the CSV reader rejects comes as its error message and ends its batch; the
     reader goes on after it. Blank lines come as empty records.
     """
-    if first:
-        yield [start], [first]
     previous = start
-    with _decoding(stream, lambda: reader.line_num):
+    with _decoding(stream, lambda: start + reader.line_num):
         while True:
             records: list[Record] = []
             error = None
@@ -340,15 +369,16 @@ def _csv_batches(
                 error = f"unreadable CSV record: {exc}"
             if not records and error is None:
                 return
-            if error is None and reader.line_num - previous == len(records):
-                starts: Sequence[int] = range(previous + 1, reader.line_num + 1)
+            last = start + reader.line_num
+            if error is None and last - previous == len(records):
+                starts: Sequence[int] = range(previous + 1, last + 1)
             else:  # some record spans lines (a quoted line break), or an error came
                 starts = _starts(records, previous)
                 if error is not None:
                     starts.append(starts[-1] + _span(records[-1]) if records else previous + 1)
                     records.append(error)
-            previous = reader.line_num
-            yield starts, records
+            previous = last
+            yield RecordBatch(starts, records)
 
 
 def _starts(records: list[Record], previous: int) -> list[int]:
@@ -422,4 +452,4 @@ def _cdnow_records(
 def _batched(records: Iterator[tuple[int, Record]], size: int) -> Iterator[Batch]:
     """(line, record) pairs in batches of up to ``size``."""
     while pairs := list(islice(records, size)):
-        yield [line for line, _ in pairs], [record for _, record in pairs]
+        yield RecordBatch([line for line, _ in pairs], [record for _, record in pairs])
