@@ -145,9 +145,10 @@ def test_a_missing_order_number_is_asked_for_and_the_answer_understood(fake, bot
     assert "shipped" in answer["text"]
 
 
-def test_unsure_bot_asks_back_with_buttons_and_stores_the_choice(fake, model_dir, tmp_path):
+def test_unsure_bot_asks_back_with_buttons_and_stores_the_choice(model_dir, tmp_path):
     """A model whose confident threshold no answer reaches: every in-scope message is in
-    the clarify band, so the bot asks back; the pressed choice is acted on and stored."""
+    the clarify band, so the bot asks back; the pressed choice is acted on and stored.
+    (Its own fake server: the module's bot polls the shared one.)"""
     unsure_model = tmp_path / "unsure-model"
     shutil.copytree(model_dir, unsure_model)
     meta_path = unsure_model / "meta.json"
@@ -155,12 +156,15 @@ def test_unsure_bot_asks_back_with_buttons_and_stores_the_choice(fake, model_dir
     meta["crmbot"]["confident_threshold"] = 1.01
     meta_path.write_text(json.dumps(meta), encoding="utf-8")
     user = 3005
-    with run_bot(
-        fake,
-        database_url=f"sqlite:///{tmp_path / 'unsure.sqlite3'}",
-        model_dir=unsure_model,
-        tmp_path=tmp_path,
-    ) as unsure_bot:
+    with (
+        FakeTelegramServer() as fake,
+        run_bot(
+            fake,
+            database_url=f"sqlite:///{tmp_path / 'unsure.sqlite3'}",
+            model_dir=unsure_model,
+            tmp_path=tmp_path,
+        ) as unsure_bot,
+    ):
         fake.inject_message("where is my parcel?", user_id=user, first_name="Fay")
         question = wait_text(fake, user, "Is it about one of these?")
         labels = [b["text"] for row in question["reply_markup"]["inline_keyboard"] for b in row]
