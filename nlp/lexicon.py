@@ -4,16 +4,17 @@ The word lists are our own (common English words of praise, complaint and emotio
 customer messages); they are no copy of any published lexicon. The n-gram model learns
 which words matter from the training data; the lexicon adds a prior for words that the
 training data never showed it, which matters most for the default model trained on our
-small sentiment set. :class:`LexiconFeatures` is a stateless scikit-learn transformer.
+small sentiment set.
+
+:func:`vader_scores` adds the scores of VADER (vaderSentiment, MIT licence), a rule-based
+analyser with a large hand-rated lexicon, as a second prior of the same kind.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
-
-import numpy as np
-import scipy.sparse as sp
+from functools import cache
+from typing import Any
 
 
 def _words(text: str) -> list[str]:
@@ -134,18 +135,23 @@ def lexicon_scores(text: str) -> list[float]:
     ]
 
 
-class LexiconFeatures:
-    """Stateless transformer: texts -> a sparse matrix of :func:`lexicon_scores`."""
+@cache
+def _vader() -> Any:
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-    def __init__(self, *, weight: float = 1.0) -> None:
-        self.weight = weight
+    return SentimentIntensityAnalyzer()
 
-    def fit(self, texts: Iterable[str], y: Sequence[str] | None = None) -> LexiconFeatures:
-        return self
 
-    def transform(self, texts: Iterable[str]) -> sp.csr_matrix:
-        rows = np.array([lexicon_scores(t) for t in texts], dtype=np.float64)
-        return sp.csr_matrix(rows.reshape(-1, N_FEATURES) * self.weight)
-
-    def fit_transform(self, texts: Iterable[str], y: Sequence[str] | None = None) -> sp.csr_matrix:
-        return self.transform(texts)
+def vader_scores(text: str) -> list[float]:
+    """VADER's compound, positive, negative and neutral scores, and whether the compound
+    says positive (>= 0.05) or negative (<= -0.05), VADER's own cut-offs."""
+    scores = _vader().polarity_scores(text)
+    compound = scores["compound"]
+    return [
+        compound,
+        scores["pos"],
+        scores["neg"],
+        scores["neu"],
+        float(compound >= 0.05),
+        float(compound <= -0.05),
+    ]

@@ -1,13 +1,15 @@
-"""A calibrated linear text classifier: logistic regression plus a linear SVM, stacked.
+"""A calibrated linear text classifier: logistic regression and/or a linear SVM, stacked.
 
-Training (scikit-learn): both models see the same features. Their scores are combined as
-``softmax(a * lr_logits + b * svm_scores)``; ``a`` and ``b`` are fitted on out-of-fold
-scores (k-fold cross-fitting on the training data) by minimising the negative
-log-likelihood. That one step is both the ensemble's weighting and the calibration
-(temperature scaling): a confidence of 0.8 means right about 80 % of the time on data like
-the training data.
+Training (scikit-learn): the base models (logistic regression and a linear SVM on the
+n-gram features; optionally a logistic regression of its own on the sentence embedding)
+are combined as ``softmax(a * lr_logits + b * svm_scores + c * embedding_logits)``; the
+weights are fitted on out-of-fold scores (k-fold cross-fitting on the training data) by
+minimising the negative log-likelihood. That one step is both the ensemble's weighting and
+the calibration (temperature scaling): a confidence of 0.8 means right about 80 % of the
+time on data like the training data. A ``balanced`` model (sentiment) also gets per-label
+offsets that maximise macro-F1 on those out-of-fold scores.
 
-Since both models are linear, the trained ensemble folds into one matrix:
+Since every base model is linear, the trained ensemble folds into one matrix:
 :class:`LinearScorer` holds the compiled features, that matrix and the intercepts, and
 predicts with numpy and scipy only (no scikit-learn import, no pickle: fast to load).
 """
@@ -21,12 +23,17 @@ from typing import Any
 
 import numpy as np
 import srsly
-from scipy.special import log_softmax, softmax
 
 from nlp.features import Block, FeatureMap, Featurizer
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax (numpy, so that predicting never imports scipy)."""
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return np.asarray(e / e.sum(axis=1, keepdims=True))
 
 
 @dataclass
@@ -42,8 +49,8 @@ class LinearScorer:
         self, texts: Sequence[str], *, embeddings: np.ndarray | None = None
     ) -> np.ndarray:
         """Calibrated probabilities, columns in the order of :attr:`classes`."""
-        z = self.features.transform(texts, embeddings) @ self.coef + self.intercept
-        return softmax(np.asarray(z, dtype=np.float64), axis=1)
+        z = self.features.scores(texts, self.coef, embeddings) + self.intercept
+        return softmax(z)
 
     def to_bytes(self) -> bytes:
         blocks = []
@@ -56,6 +63,7 @@ class LinearScorer:
             {
                 "blocks": blocks,
                 "lexicon": self.features.lexicon,
+                "vader": self.features.vader,
                 "embeddings_weight": self.features.embeddings_weight,
                 "classes": self.classes,
                 "coef": self.coef,
@@ -70,7 +78,12 @@ class LinearScorer:
             Block(b["analyzer"], {t: i for i, t in enumerate(b["terms"])}, np.asarray(b["idf"]))
             for b in raw["blocks"]
         ]
-        features = FeatureMap(blocks, bool(raw["lexicon"]), float(raw["embeddings_weight"]))
+        features = FeatureMap(
+            blocks,
+            bool(raw["lexicon"]),
+            float(raw["embeddings_weight"]),
+            bool(raw.get("vader", False)),
+        )
         return cls(
             features,
             [str(c) for c in raw["classes"]],
@@ -80,37 +93,64 @@ class LinearScorer:
 
 
 @dataclass
-class _Fitted:
-    features: FeatureMap
-    lr: Any
-    svm: Any
+class _Base:
+    """One fitted base model and the feature columns it sees (the rest weigh zero)."""
 
-    def scores(self, model: Any, x: Any) -> np.ndarray:
+    model: Any
+    columns: slice
+
+    def scores(self, x: Any) -> np.ndarray:
         """Decision scores as an (n, n_classes) array, also for two classes."""
-        z = model.decision_function(x)
+        z = self.model.decision_function(_columns(x, self.columns))
         return np.column_stack([-z / 2, z / 2]) if z.ndim == 1 else np.asarray(z)
 
-    def matrix(self, model: Any) -> tuple[np.ndarray, np.ndarray]:
-        coef, intercept = np.asarray(model.coef_), np.asarray(model.intercept_)
+    def matrix(self, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """(coef, intercept) over all ``width`` feature columns, for ``x @ coef + intercept``."""
+        coef, intercept = np.asarray(self.model.coef_), np.asarray(self.model.intercept_)
         if coef.shape[0] == 1:
             coef, intercept = (
                 np.vstack([-coef / 2, coef / 2]),
                 np.hstack([-intercept / 2, intercept / 2]),
             )
-        return coef.T, intercept
+        full = np.zeros((width, coef.shape[0]))
+        full[self.columns] = coef.T
+        return full, intercept
+
+
+def _columns(x: Any, columns: slice) -> Any:
+    return x if columns == slice(None) else x[:, columns]
+
+
+@dataclass
+class _Fitted:
+    features: FeatureMap
+    width: int
+    bases: list[_Base]
 
 
 @dataclass
 class TrainingSettings:
-    """Hyper-parameters of :func:`train_scorer` (fixed per task in nlp/training.py)."""
+    """Hyper-parameters of :func:`train_scorer` (fixed per task in nlp/training.py).
+
+    ``balanced``: every label counts the same, whatever its number of examples: class
+    weights in training, and decision offsets per label chosen on the out-of-fold
+    predictions to maximise macro-F1 (with at least ``MIN_OFFSET_ROWS`` examples).
+    ``embeddings_c`` > 0: the sentence embedding gets a logistic regression of its own
+    (that C) instead of being features of the n-gram models; the calibration weighs both.
+    """
 
     c: float = 10.0
     svm_c: float = 0.5
     use_lr: bool = True
     use_svm: bool = True
     balanced: bool = False
+    embeddings_c: float = 0.0
     folds: int = 3
     seed: int = 0
+
+
+#: Fewer out-of-fold predictions than this are too few to choose decision offsets on.
+MIN_OFFSET_ROWS = 200
 
 
 def _fit(
@@ -125,33 +165,68 @@ def _fit(
 
     features = featurizer.fit(texts)
     x = features.transform(texts, embeddings)
+    width = x.shape[1]
     weight = "balanced" if settings.balanced else None
-    lr = svm = None
+    own = settings.embeddings_c > 0 and embeddings is not None
+    # The embedding is the last block of columns (see FeatureMap.dense).
+    ngrams = (
+        slice(0, width - len(embeddings[0])) if own and embeddings is not None else slice(None)
+    )
+    bases = []
     if settings.use_lr:
-        lr = LogisticRegression(C=settings.c, max_iter=3000, class_weight=weight).fit(x, y)
+        lr = LogisticRegression(C=settings.c, max_iter=3000, class_weight=weight)
+        bases.append(_Base(lr.fit(_columns(x, ngrams), y), ngrams))
     if settings.use_svm:
         svm = LinearSVC(C=settings.svm_c, class_weight=weight, random_state=settings.seed)
-        svm.fit(x, y)
-    return _Fitted(features, lr, svm)
+        bases.append(_Base(svm.fit(_columns(x, ngrams), y), ngrams))
+    if own:
+        dense = slice(ngrams.stop, width)
+        lr = LogisticRegression(C=settings.embeddings_c, max_iter=3000, class_weight=weight)
+        bases.append(_Base(lr.fit(x[:, dense].toarray(), y), dense))
+    return _Fitted(features, width, bases)
 
 
-def _fit_weights(
-    lr_z: np.ndarray | None, svm_z: np.ndarray | None, gold: np.ndarray
-) -> np.ndarray:
-    """(a, b) >= 0 minimising the negative log-likelihood of the held-out labels."""
+def _fit_weights(scores: list[np.ndarray], gold: np.ndarray) -> np.ndarray:
+    """Weights >= 0 of the base models minimising the NLL of the held-out labels."""
     from scipy.optimize import minimize
+    from scipy.special import log_softmax
 
     rows = np.arange(len(gold))
 
     def nll(log_w: np.ndarray) -> float:
-        a, b = np.exp(log_w)
-        z = (a * lr_z if lr_z is not None else 0.0) + (b * svm_z if svm_z is not None else 0.0)
+        z = sum(w * s for w, s in zip(np.exp(log_w), scores, strict=True))
         return float(-log_softmax(z, axis=1)[rows, gold].mean())
 
-    result = minimize(nll, np.zeros(2), method="L-BFGS-B", bounds=[(-6.0, 6.0)] * 2)
-    a, b = np.exp(result.x)
-    log.debug("calibrated weights a=%.3f b=%.3f (held-out NLL %.3f)", a, b, result.fun)
-    return np.array([a if lr_z is not None else 0.0, b if svm_z is not None else 0.0])
+    k = len(scores)
+    result = minimize(nll, np.zeros(k), method="L-BFGS-B", bounds=[(-6.0, 6.0)] * k)
+    log.debug("calibrated weights %s (held-out NLL %.3f)", np.exp(result.x), result.fun)
+    return np.exp(result.x)
+
+
+def macro_f1(gold: np.ndarray, predicted: np.ndarray, n: int) -> float:
+    support = np.bincount(gold, minlength=n)
+    found = np.bincount(predicted, minlength=n)
+    right = np.bincount(gold[gold == predicted], minlength=n)
+    f1 = 2 * right / np.maximum(support + found, 1)
+    return float(f1[support > 0].mean())
+
+
+def fit_offsets(z: np.ndarray, gold: np.ndarray, *, rounds: int = 2) -> np.ndarray:
+    """Per-label offsets in [-1, 1] added to ``z`` that maximise macro-F1 (coordinate ascent)."""
+    n = z.shape[1]
+    offsets = np.zeros(n)
+    grid = np.round(np.arange(-1.0, 1.0001, 0.05), 2)
+    best = macro_f1(gold, z.argmax(1), n)
+    for _ in range(rounds):
+        for label in range(n):
+            for value in grid:
+                trial = offsets.copy()
+                trial[label] = value
+                score = macro_f1(gold, (z + trial).argmax(1), n)
+                if score > best + 1e-9:
+                    best, offsets = score, trial
+    log.debug("macro-F1 offsets %s (held-out macro-F1 %.3f)", offsets, best)
+    return offsets - offsets.mean()
 
 
 def train_scorer(
@@ -172,11 +247,11 @@ def train_scorer(
     classes = sorted(set(labels))
     gold = np.searchsorted(np.array(classes, dtype=object), y)
     folds = min(settings.folds, int(np.bincount(gold).min()))
-    weights = np.array([float(settings.use_lr), float(settings.use_svm)])
+    weights: np.ndarray | None = None
+    offsets = np.zeros(len(classes))
     oof = None
     if folds >= 2:
-        lr_oof = np.zeros((len(y), len(classes)))
-        svm_oof = np.zeros_like(lr_oof)
+        held_scores: list[np.ndarray] = []
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=settings.seed)
         for k, (train, held) in enumerate(splitter.split(np.zeros(len(y)), y), 1):
             step(f"calibration fold {k}/{folds}")
@@ -190,26 +265,26 @@ def train_scorer(
             x = fitted.features.transform(
                 [texts[i] for i in held], embeddings[held] if embeddings is not None else None
             )
-            if fitted.lr is not None:
-                lr_oof[held] = fitted.scores(fitted.lr, x)
-            if fitted.svm is not None:
-                svm_oof[held] = fitted.scores(fitted.svm, x)
-        weights = _fit_weights(
-            lr_oof if settings.use_lr else None, svm_oof if settings.use_svm else None, gold
-        )
-        oof = softmax(weights[0] * lr_oof + weights[1] * svm_oof, axis=1)
+            if not held_scores:
+                held_scores = [np.zeros((len(y), len(classes))) for _ in fitted.bases]
+            for scores, base in zip(held_scores, fitted.bases, strict=True):
+                scores[held] = base.scores(x)
+        weights = _fit_weights(held_scores, gold)
+        z = sum(w * s for w, s in zip(weights, held_scores, strict=True))
+        if settings.balanced and len(gold) >= MIN_OFFSET_ROWS:
+            offsets = fit_offsets(np.asarray(z), gold)
+        oof = softmax(z + offsets)
     else:
         log.warning("too few examples per label to calibrate; probabilities are uncalibrated")
     step("final fit on all examples")
     fitted = _fit(featurizer, settings, texts, y, embeddings)
-    parts = [
-        (weight, *fitted.matrix(model))
-        for weight, model in zip(weights, (fitted.lr, fitted.svm), strict=True)
-        if model is not None
-    ]
-    coef = sum(weight * model_coef for weight, model_coef, _ in parts)
-    intercept = sum(weight * model_intercept for weight, _, model_intercept in parts)
-    scorer = LinearScorer(
-        fitted.features, classes, np.asarray(coef, np.float32), np.asarray(intercept)
-    )
+    if weights is None:
+        weights = np.ones(len(fitted.bases))
+    coef = np.zeros((fitted.width, len(classes)))
+    intercept = offsets.copy()
+    for weight, base in zip(weights, fitted.bases, strict=True):
+        base_coef, base_intercept = base.matrix(fitted.width)
+        coef += weight * base_coef
+        intercept += weight * base_intercept
+    scorer = LinearScorer(fitted.features, classes, coef.astype(np.float32), intercept)
     return scorer, oof

@@ -134,3 +134,36 @@ def test_encoder_cache_overflow_keeps_every_vector():
     assert again.shape == (4, first.shape[1])
     np.testing.assert_allclose(again[0], first[1], atol=1e-5)
     np.testing.assert_allclose(again[2], first[0], atol=1e-5)
+
+
+def test_one_message_is_encoded_on_one_thread_and_a_batch_on_all(monkeypatch):
+    """Single messages (the bot) skip torch's thread hand-overs; batches use every thread."""
+    import torch
+
+    from nlp.embeddings import SentenceEncoder, clear_caches
+
+    clear_caches()  # so that every text below is encoded
+    encoder = SentenceEncoder(MODEL)
+    model = encoder.model
+    seen: list[int] = []
+    encode = model.encode
+
+    def recording(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return encode(*args, **kwargs)
+
+    monkeypatch.setattr(model, "encode", recording)
+    threads = torch.get_num_threads()
+    encoder.encode(["where is my parcel"])
+    things = ["hat", "shoe", "coat", "lamp", "mug", "bag"]
+    encoder.encode([f"a question about my {thing}" for thing in things])
+    assert seen == [1, threads] and torch.get_num_threads() == threads
+
+
+def test_sentiment_weighs_its_own_embedding_model(embeddings_nlu: NLU):
+    """Sentiment: a logistic regression on the embedding next to the n-gram model."""
+    component = embeddings_nlu.nlp.get_pipe("sentiment")
+    model = component.model
+    dim = model.coef.shape[0] - model.features.sparse_width - 16  # lexicon 10 + VADER 6
+    assert dim == 384 and component.settings.embeddings_c > 0
+    assert np.abs(model.coef[-dim:]).sum() > 0 and np.abs(model.coef[:-dim]).sum() > 0

@@ -3,7 +3,10 @@ band, saving and loading, CSV reading and scoring."""
 
 from __future__ import annotations
 
+import json
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,12 +14,24 @@ import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from nlp import NLU, OUT_OF_SCOPE
+from nlp.classifier import SklearnTextClassifier
 from nlp.csvdata import read_labelled_csv
 from nlp.evaluation import score
-from nlp.features import ANALYZERS, Featurizer, content_word_pairs, negated_word_ngrams
-from nlp.lexicon import lexicon_scores
+from nlp.features import (
+    ANALYZERS,
+    Featurizer,
+    content_word_pairs,
+    negated_word_ngrams,
+    text_char_ngrams,
+    word_pairs,
+    word_trigrams,
+)
+from nlp.lexicon import lexicon_scores, vader_scores
+from nlp.models import fit_offsets, macro_f1
 from nlp.text import model_text
-from nlp.training import TrainingData, TrainingDataError, train_pipeline
+from nlp.training import CLASSIFIER_CONFIG, TrainingData, TrainingDataError, train_pipeline
+
+ROOT = Path(__file__).resolve().parents[1]
 
 TOPICS = {
     "track_order": ["where is my {}", "track my {}", "has my {} shipped", "{} status please"],
@@ -50,10 +65,13 @@ def test_model_text_normalises_noise_but_keeps_words():
     assert model_text("thanks :) http://x.co/a") == "thanks smile url"
 
 
-def test_compiled_features_equal_scikit_learn_tfidf():
+@pytest.mark.parametrize(
+    "ngrams", [(), ("words3", "text_chars", "pairs", "word_pairs"), ("negated_words",)]
+)
+def test_compiled_features_equal_scikit_learn_tfidf(ngrams: tuple[str, ...]):
     """The numpy-only FeatureMap computes what scikit-learn's TfidfVectorizer computes."""
     texts = [model_text(t) for t, _ in small_data().intents]
-    features = Featurizer(pairs=True).fit(texts)
+    features = Featurizer(ngrams=ngrams, pairs=True).fit(texts)
     ours = features.transform(texts[:20]).toarray()
     offset = 0
     for block in features.blocks:
@@ -70,11 +88,51 @@ def test_negation_and_pairs_analyzers():
     assert "not_happy" in negated_word_ngrams("i am not happy! great")
     assert "great" in negated_word_ngrams("i am not happy! great")
     assert "order&refund" in content_word_pairs("refund for my order please")
+    assert "my&order" in word_pairs("refund for my order please")
+    assert "my&order" not in content_word_pairs("refund for my order please")
+    assert "my card hasnt" in word_trigrams("my card hasn't come")
+    assert {" my", "y c", "my ca", "me "} <= set(text_char_ngrams("my card come"))
+
+
+def test_intent_config_names_known_blocks():
+    assert set(CLASSIFIER_CONFIG["intent"]["ngrams"].split(",")) <= ANALYZERS.keys()
+    with pytest.raises(ValueError, match="unknown n-gram blocks: trigrams"):
+        Featurizer(ngrams=["trigrams"])
 
 
 def test_lexicon_flips_negated_words():
     positive, negative = lexicon_scores("great service"), lexicon_scores("not great at all")
     assert positive[2] > 0 > negative[2]
+
+
+def test_vader_scores_say_the_tone():
+    praise, complaint, plain = (
+        vader_scores(t) for t in ("great service, thanks!", "awful, i hate it", "my order id")
+    )
+    assert praise[0] > 0.05 and praise[4] == 1.0 and praise[5] == 0.0
+    assert complaint[0] < -0.05 and complaint[5] == 1.0
+    assert plain[0] == 0.0 and plain[3] == 1.0
+
+
+def test_macro_f1_matches_scikit_learn():
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(0)
+    gold, predicted = rng.integers(0, 4, 300), rng.integers(0, 4, 300)
+    predicted[:100] = gold[:100]
+    expected = f1_score(gold, predicted, average="macro")
+    assert macro_f1(gold, predicted, 4) == pytest.approx(expected)
+
+
+def test_offsets_favour_a_rare_label_for_macro_f1():
+    """Scores biased towards the big label: the offsets win the small label's F1 back."""
+    rng = np.random.default_rng(1)
+    gold = np.array([0] * 900 + [1] * 100)
+    z = np.column_stack([np.full(1000, 0.5), np.where(gold == 1, 0.3, 0.0)])
+    z += rng.normal(0, 0.1, z.shape)
+    offsets = fit_offsets(z, gold)
+    assert macro_f1(gold, (z + offsets).argmax(1), 2) > macro_f1(gold, z.argmax(1), 2) + 0.05
+    assert offsets[1] > offsets[0] and abs(offsets.sum()) < 1e-9
 
 
 def test_trained_pipeline_predicts_and_ranks_top_three(small_nlu: NLU):
@@ -139,6 +197,49 @@ def test_saved_pipeline_loads_and_predicts_the_same(small_nlu: NLU, tmp_path: Pa
     for text in ["refund my lamp", "hi there", "this is awful", "who are you"]:
         assert loaded.analyze(text) == small_nlu.analyze(text)
     assert not list((tmp_path / "model").rglob("*.joblib")), "no pickles in a saved model"
+
+
+def test_prediction_computes_what_the_training_matrix_gives(small_nlu: NLU):
+    """The numpy-only scoring of a loaded model equals features @ coef on scipy's matrix."""
+    texts = [model_text(t) for t in ["refund my lamp", "hi there", "this is awful :(", "?"]]
+    for name in ("intent", "sentiment"):
+        component = small_nlu.nlp.get_pipe(name)
+        assert isinstance(component, SklearnTextClassifier) and component.model is not None
+        model = component.model
+        expected = model.features.transform(texts) @ model.coef
+        np.testing.assert_allclose(model.features.scores(texts, model.coef), expected, atol=1e-5)
+
+
+def test_tokenizer_is_not_read_twice_and_old_models_still_load(small_nlu: NLU, tmp_path: Path):
+    """Our models keep spacy.blank("en")'s tokenizer, rebuilt from the config when loading;
+    a model saved without that note in its meta loads its tokenizer from disk."""
+    import spacy
+
+    small_nlu.save(tmp_path / "model")
+    blank = spacy.blank("en")
+    text = "Where's my order #10234?? I paid $25.50 on 03/04, e-mail me: a.b@shop.com :)"
+    expected = [t.text for t in blank(text)]
+    assert [t.text for t in NLU.load(tmp_path / "model").nlp.make_doc(text)] == expected
+    meta_path = tmp_path / "model" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    assert meta["crmbot"]["tokenizer"] == "blank_en"
+    del meta["crmbot"]["tokenizer"]
+    meta_path.write_text(json.dumps(meta))
+    assert [t.text for t in NLU.load(tmp_path / "model").nlp.make_doc(text)] == expected
+
+
+@pytest.mark.slow
+def test_loading_a_model_imports_neither_scikit_learn_nor_scipy(small_nlu: NLU, tmp_path: Path):
+    small_nlu.save(tmp_path / "model")
+    code = (
+        "import sys\nfrom nlp.pipeline import NLU\n"
+        f"nlu = NLU.load({str(tmp_path / 'model')!r})\nnlu.analyze('refund my lamp, thanks!')\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'scipy'}))"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert found.stdout.split()[-1] == "[]", found.stdout
 
 
 @pytest.mark.parametrize(
