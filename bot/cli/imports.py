@@ -176,6 +176,44 @@ def link_command(
         )
 
 
+@import_app.command("offer-codes")
+def offer_codes_command(
+    file: Annotated[Path, typer.Argument(help="CSV with the columns order and code.")],
+) -> None:
+    """Put offer codes on imported orders (a coupon report: order id, code), then record the
+    offer redemptions they make. Bad rows are listed with their line; the good ones count."""
+    import csv
+
+    from bot.services.offers.redemption import attach_offer_codes
+    from db.clock import utcnow
+    from db.engine import session_scope
+
+    if not file.is_file():
+        raise fail(f"{file}: no such file")
+    with file.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        names = {(n or "").strip().lower(): n for n in reader.fieldnames or []}
+        order_col = names.get("order") or names.get("order_id")
+        code_col = names.get("code") or names.get("offer_code")
+        if order_col is None or code_col is None:
+            raise fail(f"{file}: needs a header with the columns order and code")
+        rows = [
+            (reader.line_num, row.get(order_col) or "", row.get(code_col) or "") for row in reader
+        ]
+    factory = _session_factory(get_settings())
+    with session_scope(factory) as session:
+        result = attach_offer_codes(session, rows, now=utcnow())
+    for line, reason in result.bad[:20]:
+        err.print(f"line {line}: {reason}", highlight=False)
+    console.print(
+        f"{result.updated:,} orders got their offer code; {result.redeemed:,} offer "
+        f"redemptions recorded; {len(result.bad):,} bad rows.",
+        highlight=False,
+    )
+    if result.bad:
+        raise typer.Exit(1)
+
+
 # --- helpers -----------------------------------------------------------------------------
 
 

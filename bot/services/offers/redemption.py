@@ -7,15 +7,52 @@ offered it, and counting them would blur the comparison with the holdout.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from bot.services.answers import render
 from bot.services.offers.campaign import offer_ends_text
 from bot.services.offers.catalogue import DEFAULT_TEXTS, OfferTexts, normalize_code
 from db import offer_queries as oq
-from db.models import Customer, OfferDelivery
+from db.models import Customer, OfferDelivery, Order
+
+
+@dataclass
+class CodeImport:
+    """What :func:`attach_offer_codes` did: orders updated, and rows it could not use."""
+
+    updated: int = 0
+    redeemed: int = 0
+    bad: list[tuple[int, str]] = field(default_factory=list)
+
+
+def attach_offer_codes(
+    session: Session, rows: Iterable[tuple[int, str, str]], *, now: datetime
+) -> CodeImport:
+    """Put offer codes on imported orders, from ``(line, order id, code)`` rows (a coupon
+    report of the shop), then record the redemptions they make. Unknown orders and empty
+    codes are reported with their line; a code that is not an offer is stored all the same
+    (it may be a discount the shop ran elsewhere) but redeems nothing."""
+    result = CodeImport()
+    for line, order_id, raw_code in rows:
+        code = normalize_code(raw_code)
+        if not order_id.strip() or not code:
+            result.bad.append((line, "an order id and a code are both needed"))
+            continue
+        order = session.exec(select(Order).where(Order.external_id == order_id.strip())).first()
+        if order is None:
+            result.bad.append((line, f"no order {order_id.strip()!r}"))
+            continue
+        if order.offer_code != code:
+            order.offer_code = code
+            session.add(order)
+            result.updated += 1
+    session.flush()
+    result.redeemed = record_redemptions_from_orders(session, now)
+    return result
 
 
 def record_redemptions_from_orders(session: Session, now: datetime) -> int:
