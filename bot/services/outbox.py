@@ -142,10 +142,3 @@ def retry_later(session: Session, outbox_id: int, *, error: str, now: datetime) 
         row.next_attempt_at = now + timedelta(seconds=min(300, 2**row.attempts))
     session.add(row)
     return row.status == OutboxStatus.PENDING
-
-
-def counts(session: Session) -> dict[str, int]:
-    rows = session.exec(
-        select(OutboxMessage.status, sa.func.count()).group_by(OutboxMessage.status)
-    ).all()
-    return {str(status): int(n) for status, n in rows}
