@@ -278,6 +278,8 @@ def test_the_bot_says_nothing_on_its_own_while_a_human_has_the_chat(services):
     _handed_over(services)
     for text in ("hello??", "cancel my order", "this is awful, awful, awful", "where is 5551"):
         assert texts_to(say(services, text), CUSTOMER) == []
+    for n in range(services.flood_messages + 3):  # not even a flood notice
+        assert texts_to(say(services, f"hello? {n}"), CUSTOMER) == []
 
 
 def test_chosen_intents_are_exported_for_retraining(unsure, settings, cli_env, tmp_path):

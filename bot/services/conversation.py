@@ -84,7 +84,9 @@ def handle_customer_message(
     if message.kind == InteractionKind.EDITED:
         return []
     with session_scope(services.session_factory) as session:
-        if flooding:
+        if flooding:  # stored; one notice, unless a human has the chat (the bot stays quiet)
+            if stored.conversation_status == ConversationStatus.WAITING_HUMAN:
+                return []
             return _flood_notice(services, session, stored, message, now=now)
         if respond is not None:
             replies = respond(session, stored)
