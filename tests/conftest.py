@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -44,9 +45,9 @@ def _postgres_schema_url(schema: str) -> str:
     return f"{POSTGRES_URL}{'&' if '?' in POSTGRES_URL else '?'}options=-csearch_path%3D{schema}"
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A URL to a fresh, empty PostgreSQL schema, dropped after the test."""
+@contextmanager
+def fresh_postgres_schema() -> Iterator[str]:
+    """A URL to a fresh, empty PostgreSQL schema, dropped afterwards (skips if disabled)."""
     if not POSTGRES_URL:
         pytest.skip("PostgreSQL tests are off: set CRMBOT_TEST_POSTGRES_URL to enable them")
     schema = f"t_{uuid.uuid4().hex[:12]}"
@@ -59,6 +60,13 @@ def postgres_url() -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A URL to a fresh, empty PostgreSQL schema, dropped after the test."""
+    with fresh_postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -15,23 +15,21 @@ import re
 import signal
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
-import sqlalchemy as sa
 
 from bot.fake_telegram import FakeTelegramServer
 from bot.fake_telegram.bot_process import TOKEN, BotProcess, free_port, run_bot
 from bot.telegram.advisory import SCHEDULER_KEY, LockSpaces
+from tests.conftest import fresh_postgres_schema
 from tests.helpers import crmbot
 
 pytestmark = pytest.mark.slow
 
-POSTGRES_URL = os.environ.get("CRMBOT_TEST_POSTGRES_URL", "")
 SECRET = "s3cret-Token_for-workers"
 CHATS = 10
 MESSAGES = 5
@@ -44,20 +42,9 @@ CODE = re.compile(r"the code (\S+)\.")
 
 @pytest.fixture(scope="module")
 def pg_schema_url() -> Iterator[str]:
-    """A fresh PostgreSQL schema for this module's servers (like conftest's postgres_url)."""
-    if not POSTGRES_URL:
-        pytest.skip("PostgreSQL tests are off: set CRMBOT_TEST_POSTGRES_URL to enable them")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1))
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        separator = "&" if "?" in POSTGRES_URL else "?"
-        yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    """A fresh PostgreSQL schema for this module's servers."""
+    with fresh_postgres_schema() as url:
+        yield url
 
 
 class Served:
