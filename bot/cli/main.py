@@ -36,23 +36,27 @@ db_app.command("backup")(backup_command)
 db_app.command("restore")(restore_command)
 
 
+# Options of both webhook commands (`run --webhook-url` and `serve`).
+ListenOption = Annotated[str, typer.Option(help="Address the webhook server binds to.")]
+PortOption = Annotated[int, typer.Option(help="Port the webhook server listens on.")]
+SecretOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token; others get 403.",
+        envvar="CRMBOT_WEBHOOK_SECRET",
+    ),
+]
+
+
 @app.command()
 def run(
     webhook_url: Annotated[
         str | None,
         typer.Option(help="Public HTTPS URL for a webhook; without it the bot uses long polling."),
     ] = None,
-    listen: Annotated[
-        str, typer.Option(help="Address the webhook server binds to.")
-    ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port the webhook server listens on.")] = 8443,
-    secret_token: Annotated[
-        str | None,
-        typer.Option(
-            help="Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token; others get 403.",
-            envvar="CRMBOT_WEBHOOK_SECRET",
-        ),
-    ] = None,
+    listen: ListenOption = "127.0.0.1",
+    port: PortOption = 8443,
+    secret_token: SecretOption = None,
 ) -> None:
     """Run the Telegram bot (long polling, or a webhook with --webhook-url)."""
     from bot.telegram.runner import WebhookOptions, run_bot
@@ -76,15 +80,9 @@ def serve(
     webhook_url: Annotated[
         str, typer.Option(help="Public HTTPS URL Telegram posts updates to (set once at start).")
     ],
-    listen: Annotated[str, typer.Option(help="Address the workers bind to.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port the workers listen on.")] = 8443,
-    secret_token: Annotated[
-        str | None,
-        typer.Option(
-            help="Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token; others get 403.",
-            envvar="CRMBOT_WEBHOOK_SECRET",
-        ),
-    ] = None,
+    listen: ListenOption = "127.0.0.1",
+    port: PortOption = 8443,
+    secret_token: SecretOption = None,
     workers: Annotated[
         int, typer.Option(min=1, help="Worker processes (more than 1 needs PostgreSQL).")
     ] = 1,
