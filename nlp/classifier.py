@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from spacy.language import Language
 from spacy.tokens import Doc
+from spacy.util import minibatch
 
 from nlp.embeddings import doc_embeddings
 from nlp.features import Featurizer
@@ -143,14 +144,8 @@ class SklearnTextClassifier:
         return doc
 
     def pipe(self, stream: Iterable[Doc], *, batch_size: int = 256) -> Iterator[Doc]:
-        batch: list[Doc] = []
-        for doc in stream:
-            batch.append(doc)
-            if len(batch) >= batch_size:
-                yield from self._pipe_batch(batch)
-                batch = []
-        if batch:
-            yield from self._pipe_batch(batch)
+        for batch in minibatch(stream, size=batch_size):
+            yield from self._pipe_batch(list(batch))
 
     def _pipe_batch(self, docs: list[Doc]) -> Iterator[Doc]:
         embeddings = doc_embeddings(docs) if self.uses_embeddings else None

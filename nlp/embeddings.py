@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from spacy.language import Language
 from spacy.tokens import Doc
+from spacy.util import minibatch
 
 from nlp.text import model_text
 
@@ -171,14 +172,8 @@ class SentenceEmbedder:
         return doc
 
     def pipe(self, stream: Iterable[Doc], *, batch_size: int = 256) -> Iterator[Doc]:
-        batch: list[Doc] = []
-        for doc in stream:
-            batch.append(doc)
-            if len(batch) >= batch_size:
-                yield from self._embed(batch)
-                batch = []
-        if batch:
-            yield from self._embed(batch)
+        for batch in minibatch(stream, size=batch_size):
+            yield from self._embed(list(batch))
 
     def _embed(self, docs: list[Doc]) -> Iterator[Doc]:
         vectors = self.encoder.encode([doc.text for doc in docs])

@@ -20,14 +20,14 @@ from bot.services import clarify, order_flows, pending, staff, surveys
 from bot.services.chat import Chat
 from bot.services.commands import audited_segment_page
 from bot.services.context import Services
-from bot.services.conversation import Stored, handle_customer_message
+from bot.services.conversation import Stored, handle_customer_message, stored_chat
 from bot.services.flows import set_marketing_consent
 from bot.services.handoff import card_buttons
 from bot.services.messages import IncomingCallback, IncomingMessage, Reply
 from bot.services.privacy_flows import forget_pressed
 from db.clock import utcnow
 from db.engine import session_scope
-from db.models import Conversation, Customer, InteractionKind, Order, SurveyKind
+from db.models import InteractionKind, Order, SurveyKind
 from nlp import Analysis
 
 STALE_BUTTON = "This button is no longer active."
@@ -170,17 +170,8 @@ def _customer_press(press: Press, handler: CustomerButton) -> Outcome:
 
     def respond(session: Session, stored: Stored) -> list[Reply]:
         nonlocal outcome
-        customer = session.get(Customer, stored.customer_id)
-        conversation = session.get(Conversation, stored.conversation_id)
-        assert customer is not None and conversation is not None
-        chat = Chat(
-            press.services,
-            session,
-            customer,
-            conversation,
-            press.callback.sender.chat_id,
-            press.now,
-        )
+        chat_id = press.callback.sender.chat_id
+        chat = stored_chat(press.services, session, stored, chat_id=chat_id, now=press.now)
         outcome = handler(press, chat)
         return outcome or []
 

@@ -24,13 +24,13 @@ from bot.services import (
 )
 from bot.services.chat import Chat
 from bot.services.context import Services
-from bot.services.conversation import Stored, handle_customer_message
+from bot.services.conversation import Responder, Stored, handle_customer_message, stored_chat
 from bot.services.digest import PERIODS, build_digest, digest_replies
 from bot.services.flows import set_marketing_consent
 from bot.services.messages import Button, IncomingMessage, Reply
 from db import customer_queries as cq
 from db.engine import session_scope
-from db.models import AuditAction, Conversation, Customer, InteractionKind
+from db.models import AuditAction, Customer, InteractionKind
 
 
 @dataclass(frozen=True)
@@ -58,30 +58,31 @@ class Command:
 # --- customer commands -------------------------------------------------------------------
 
 
-def as_customer(call: CommandCall, answer: Callable[[Session, Stored], str]) -> list[Reply]:
-    """Run a customer command: the command is stored as an interaction, so is the answer."""
+def _as_command(call: CommandCall, respond: Responder) -> list[Reply]:
+    """A customer command goes the way of their messages: stored as an interaction, and so
+    is the answer ``respond`` gives."""
     return handle_customer_message(
         call.services,
         replace(call.message, kind=InteractionKind.COMMAND),
         now=call.now,
-        respond=lambda session, stored: [Reply(call.chat_id, answer(session, stored))],
+        respond=respond,
+    )
+
+
+def as_customer(call: CommandCall, answer: Callable[[Session, Stored], str]) -> list[Reply]:
+    """Run a customer command whose answer is one text."""
+    return _as_command(
+        call, lambda session, stored: [Reply(call.chat_id, answer(session, stored))]
     )
 
 
 def _customer_chat(call: CommandCall, step: Callable[[Chat], list[Reply]]) -> list[Reply]:
-    """Run a customer command as a step of their chat (stored like a message)."""
-
-    def answer(session: Session, stored: Stored) -> list[Reply]:
-        customer = session.get(Customer, stored.customer_id)
-        conversation = session.get(Conversation, stored.conversation_id)
-        assert customer is not None and conversation is not None
-        return step(Chat(call.services, session, customer, conversation, call.chat_id, call.now))
-
-    return handle_customer_message(
-        call.services,
-        replace(call.message, kind=InteractionKind.COMMAND),
-        now=call.now,
-        respond=answer,
+    """Run a customer command as a step of their chat."""
+    return _as_command(
+        call,
+        lambda session, stored: step(
+            stored_chat(call.services, session, stored, chat_id=call.chat_id, now=call.now)
+        ),
     )
 
 

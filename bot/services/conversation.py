@@ -205,6 +205,16 @@ def store_inbound(
     )
 
 
+def stored_chat(
+    services: Services, session: Session, stored: Stored, *, chat_id: int, now: datetime
+) -> Chat:
+    """The chat step for a stored inbound message: its customer and conversation loaded."""
+    customer = session.get(Customer, stored.customer_id)
+    conversation = session.get(Conversation, stored.conversation_id)
+    assert customer is not None and conversation is not None
+    return Chat(services, session, customer, conversation, chat_id, now)
+
+
 def answer(
     services: Services,
     session: Session,
@@ -216,10 +226,8 @@ def answer(
 ) -> list[Reply]:
     """The bot's answer: to its own open question if the message answers it, else a
     handoff if one is due, a question back if the NLU is unsure, or the intent's action."""
-    customer = session.get(Customer, stored.customer_id)
-    conversation = session.get(Conversation, stored.conversation_id)
-    assert customer is not None and conversation is not None
-    chat = Chat(services, session, customer, conversation, message.sender.chat_id, now)
+    chat = stored_chat(services, session, stored, chat_id=message.sender.chat_id, now=now)
+    customer, conversation = chat.customer, chat.conversation
     waiting = pending.current(customer, now=now)
     if waiting is not None:
         replies = continue_pending(chat, waiting, analysis, message.text)
