@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +38,15 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     engine = sa.create_engine(parsed, **kwargs)
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
+        _SQLITE_LOCKS[engine] = threading.RLock()
     return engine
+
+
+# SQLite has one writer at a time. Threads of one process that write at once would wait in
+# SQLite's busy handler (sleeps of up to 100 ms, first come not first served) or fail with
+# "database is locked" when a read turns into a write; so this process's sessions on a SQLite
+# file take turns here instead. Other processes (a CLI command) still meet the busy timeout.
+_SQLITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -54,13 +64,16 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 @contextmanager
 def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A session that commits on success and rolls back on any error."""
-    session = factory()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
+    """A session that commits on success and rolls back on any error (on SQLite, one such
+    session at a time in this process)."""
+    lock = _SQLITE_LOCKS.get(factory.kw.get("bind"))  # type: ignore[arg-type]
+    with lock if lock is not None else nullcontext():
+        session = factory()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()

@@ -3,11 +3,13 @@ nothing: the caller owns the transaction (see ``db.engine.session_scope``)."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
@@ -29,19 +31,35 @@ from db.models import (
 
 # --- inbound updates ---------------------------------------------------------------------
 
+# Databases with INSERT … ON CONFLICT DO NOTHING RETURNING (SQLite has RETURNING from 3.35).
+INSERT_IGNORING: dict[str, Any] = {"postgresql": postgresql.insert}
+if sqlite3.sqlite_version_info >= (3, 35):
+    INSERT_IGNORING["sqlite"] = sqlite.insert
+
 
 def record_inbound_update(
     *, session: Session, update_id: int, kind: str, payload: dict[str, Any]
 ) -> bool:
-    """Store a raw update; False if this update_id was stored before (a redelivery)."""
-    if session.get(InboundUpdate, update_id) is not None:
-        return False
-    try:
-        with session.begin_nested():
-            session.add(InboundUpdate(update_id=update_id, kind=kind, payload=payload))
-    except IntegrityError:  # a concurrent worker stored it first
-        return False
-    return True
+    """Store a raw update; False if this update_id was stored before (a redelivery, or a
+    concurrent worker that stored it first). One ``INSERT … ON CONFLICT DO NOTHING
+    RETURNING``."""
+    dialect = session.get_bind().dialect.name
+    if dialect not in INSERT_IGNORING:  # other databases: look first, then insert
+        if session.get(InboundUpdate, update_id) is not None:
+            return False
+        try:
+            with session.begin_nested():
+                session.add(InboundUpdate(update_id=update_id, kind=kind, payload=payload))
+        except IntegrityError:
+            return False
+        return True
+    statement = (
+        INSERT_IGNORING[dialect](InboundUpdate)
+        .values(update_id=update_id, kind=kind, payload=payload, received_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["update_id"])
+        .returning(InboundUpdate.update_id)  # a row only when it was inserted
+    )
+    return session.execute(statement).first() is not None
 
 
 def mark_update_processed(

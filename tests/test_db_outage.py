@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy.exc import OperationalError
 from sqlmodel import select
@@ -34,8 +36,14 @@ def test_update_waits_for_the_database_and_is_stored_once_it_is_back(services, m
         return real(**kwargs)
 
     monkeypatch.setattr(queries, "record_inbound_update", flaky)
-    monkeypatch.setattr(app.time, "sleep", lambda seconds: None)
-    assert app.record_update(services, Update.de_json(UPDATE, None)) is True
+    waits: list[float] = []
+
+    async def no_wait(seconds: float) -> None:
+        waits.append(seconds)
+
+    monkeypatch.setattr(app.asyncio, "sleep", no_wait)
+    assert asyncio.run(app.record_update(services, Update.de_json(UPDATE, None))) is True
+    assert waits == [0.25, 0.5, 1.0]  # it waited and tried again, backing off
     with session_scope(services.session_factory) as session:
         assert session.exec(select(InboundUpdate.update_id)).all() == [777001]
 
@@ -46,7 +54,11 @@ def test_a_database_down_for_too_long_raises(services, monkeypatch):
 
     clock = iter(range(0, 1000, 5))
     monkeypatch.setattr(queries, "record_inbound_update", down)
-    monkeypatch.setattr(app.time, "sleep", lambda seconds: None)
+
+    async def no_wait(seconds: float) -> None:
+        pass
+
+    monkeypatch.setattr(app.asyncio, "sleep", no_wait)
     monkeypatch.setattr(app.time, "monotonic", lambda: float(next(clock)))
     with pytest.raises(OperationalError):
-        app.record_update(services, Update.de_json(UPDATE, None))
+        asyncio.run(app.record_update(services, Update.de_json(UPDATE, None)))

@@ -16,6 +16,7 @@ from bot.services.offers.campaign import FrequencyCap
 from bot.services.offers.catalogue import DEFAULT_TEXTS, Catalogue, OfferTexts
 from bot.services.schedule import Schedule
 from bot.services.staff_directory import StaffDirectory
+from db.group_commit import GroupCommit
 from nlp import NLU
 
 
@@ -45,9 +46,12 @@ class Services:
     flood_messages: int = 12
     flood_window: timedelta = timedelta(seconds=30)
     flood_guard: FloodGuard = field(init=False)
+    # Bookkeeping writes of concurrent updates (raw updates, outbox marks), committed together.
+    writes: GroupCommit = field(init=False)
 
     def __post_init__(self) -> None:
         self.flood_guard = FloodGuard(self.flood_messages, self.flood_window)
+        self.writes = GroupCommit(self.session_factory)
 
     @property
     def offer_texts(self) -> OfferTexts:

@@ -1,7 +1,8 @@
 """The customer side: a message arrives, is analysed, stored, answered; the answer is stored.
 
-The inbound message is committed in its own transaction before any answer is worked out,
-so a failure while answering never loses what the customer wrote.
+The inbound message is committed before any answer is worked out (the answer continues in
+the same session, in a new transaction), so a failure while answering never loses what the
+customer wrote.
 """
 
 from __future__ import annotations
@@ -75,15 +76,16 @@ def handle_customer_message(
     now = now or utcnow()
     flooding = _flooding(services, message, now)
     analysis = None if respond or flooding else _analyse(services, message, now)
-    try:
-        with session_scope(services.session_factory) as session:
-            stored = store_inbound(session, message, analysis, now=now)
-    except IntegrityError:
-        log.info("duplicate update %s ignored", message.update_id)
-        return []
-    if message.kind == InteractionKind.EDITED:
-        return []
     with session_scope(services.session_factory) as session:
+        try:
+            stored = store_inbound(session, message, analysis, now=now)
+            session.commit()  # kept whatever happens while answering (same session, fewer loads)
+        except IntegrityError:
+            session.rollback()
+            log.info("duplicate update %s ignored", message.update_id)
+            return []
+        if message.kind == InteractionKind.EDITED:
+            return []
         if flooding:  # stored; one notice, unless a human has the chat (the bot stays quiet)
             if stored.conversation_status == ConversationStatus.WAITING_HUMAN:
                 return []

@@ -36,25 +36,33 @@ class StaffDirectory:
         self._loaded_at: float | None = None
         self._agents: frozenset[int] = frozenset()
         self._admins: frozenset[int] = frozenset()
+        self._generation = 0
 
     def added(self) -> tuple[frozenset[int], frozenset[int]]:
-        """(agents, admins) added in the chat, as of at most ``ttl`` seconds ago."""
+        """(agents, admins) added in the chat, as of at most ``ttl`` seconds ago.
+
+        The lock guards the cached sets only, never the query: a caller inside a database
+        session (holding SQLite's turn, :func:`db.engine.session_scope`) must not wait for a
+        caller that holds this lock and waits for that turn."""
         with self._lock:
             now = self._clock()
-            if self._loaded_at is None or now - self._loaded_at >= self._ttl:
-                with session_scope(self._factory) as session:
-                    rows = queries.staff_members(session=session)
-                chat = [r for r in rows if r.source == queries.STAFF_FROM_CHAT]
-                self._agents = frozenset(r.telegram_user_id for r in chat)
-                self._admins = frozenset(
-                    r.telegram_user_id for r in chat if r.role == StaffRole.ADMIN
-                )
-                self._loaded_at = now
-            return self._agents, self._admins
+            if self._loaded_at is not None and now - self._loaded_at < self._ttl:
+                return self._agents, self._admins
+            generation = self._generation
+        with session_scope(self._factory) as session:
+            rows = queries.staff_members(session=session)
+        chat = [r for r in rows if r.source == queries.STAFF_FROM_CHAT]
+        agents = frozenset(r.telegram_user_id for r in chat)
+        admins = frozenset(r.telegram_user_id for r in chat if r.role == StaffRole.ADMIN)
+        with self._lock:
+            if generation == self._generation:  # not invalidated while we read
+                self._agents, self._admins, self._loaded_at = agents, admins, now
+        return agents, admins
 
     def invalidate(self) -> None:
         with self._lock:
             self._loaded_at = None
+            self._generation += 1
 
 
 STAFF_USAGE = "Usage: /staff, /staff add TELEGRAM_ID [agent|admin], /staff remove TELEGRAM_ID"

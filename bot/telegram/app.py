@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
 from telegram import (
     BotCommand,
     BotCommandScopeChat,
@@ -38,16 +39,18 @@ from bot.services.commands import COMMANDS
 from bot.services.context import Services
 from bot.services.messages import IncomingCallback, Reply, Sender
 from bot.settings import Settings
+from bot.telegram.chat_order import ChatOrderProcessor
 from bot.telegram.convert import to_incoming, update_kind
 from bot.telegram.delivery import RESEND_INTERVAL_SECONDS, deliver, resend_due
 from bot.telegram.scheduling import schedule_jobs
 from db import queries
-from db.engine import session_scope
 
 log = logging.getLogger(__name__)
 
 # How long an update waits for an unreachable database before it is given up.
 DB_WAIT_SECONDS = 60.0
+# Updates of different chats handled at the same time (a chat's own stay in order).
+CONCURRENT_UPDATES = 32
 
 GROUP_HINT = "I help customers in private chats. Please message me directly."
 
@@ -63,46 +66,51 @@ class CrmContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], d
 # --- every update: stored raw first, redeliveries stopped --------------------------------
 
 
-def record_update(services: Services, update: Update) -> bool:
+async def record_update(services: Services, update: Update) -> bool:
     """Store the raw update; False if it was stored before (a redelivery).
 
     While the database is unreachable (PostgreSQL restarting, say) this waits and tries
-    again, for up to :data:`DB_WAIT_SECONDS`: the update is held, not lost."""
+    again, for up to :data:`DB_WAIT_SECONDS`: the update is held, not lost. Updates arriving
+    together are stored in one transaction (:class:`db.group_commit.GroupCommit`)."""
+    kind, payload = update_kind(update), update.to_dict()
+
+    def write(session: Session) -> bool:
+        return queries.record_inbound_update(
+            session=session, update_id=update.update_id, kind=kind, payload=payload
+        )
+
     deadline = time.monotonic() + DB_WAIT_SECONDS
     pause = 0.25
     while True:
         try:
-            with session_scope(services.session_factory) as session:
-                return queries.record_inbound_update(
-                    session=session,
-                    update_id=update.update_id,
-                    kind=update_kind(update),
-                    payload=update.to_dict(),
-                )
+            return await services.writes.run(write)
         except OperationalError as exc:
             if time.monotonic() + pause > deadline:
                 raise
             log.warning(
                 "database unavailable (%s); update %s waits", type(exc).__name__, update.update_id
             )
-            time.sleep(pause)
+            await asyncio.sleep(pause)
             pause = min(pause * 2, 4.0)
 
 
-def mark_update(services: Services, update_id: int, error: str | None = None) -> None:
+async def mark_update(services: Services, update_id: int, error: str | None = None) -> None:
     """Record that the update was handled (with the error's name if it failed)."""
-    with session_scope(services.session_factory) as session:
-        queries.mark_update_processed(session=session, update_id=update_id, error=error)
+    await services.writes.run(
+        lambda session: queries.mark_update_processed(
+            session=session, update_id=update_id, error=error
+        )
+    )
 
 
 async def store_update(update: Update, context: CrmContext) -> None:
-    if not await asyncio.to_thread(record_update, context.services, update):
+    if not await record_update(context.services, update):
         log.info("update %s was delivered before; skipped", update.update_id)
         raise ApplicationHandlerStop
 
 
 async def mark_processed(update: Update, context: CrmContext) -> None:
-    await asyncio.to_thread(mark_update, context.services, update.update_id)
+    await mark_update(context.services, update.update_id)
 
 
 # --- handlers ----------------------------------------------------------------------------
@@ -189,9 +197,7 @@ async def on_error(update: object, context: CrmContext) -> None:
     )
     if update_id is not None:
         try:
-            await asyncio.to_thread(
-                mark_update, context.services, update_id, type(context.error).__name__
-            )
+            await mark_update(context.services, update_id, type(context.error).__name__)
         except Exception:
             log.warning("could not mark update %s as failed", update_id)
 
@@ -227,13 +233,18 @@ def build_application(
         .base_url(settings.telegram_api_url)
         .base_file_url(settings.telegram_file_url)
         .context_types(ContextTypes(context=CrmContext))
+        .connection_pool_size(CONCURRENT_UPDATES + 8)  # and the jobs' calls
         # Replies are not held back by a fixed overall rate: a 429 from Telegram pauses every
         # request for its retry_after (and the outbox retries). Proactive offers are paced by
         # their own sender (1/s per chat, 25/s overall); groups keep PTB's per-group limit.
         .rate_limiter(AIORateLimiter(overall_max_rate=0, max_retries=3))
     )
-    # a worker's updates come over HTTP; the worker leading the scheduler publishes the menus
-    builder = builder.updater(None) if worker else builder.post_init(register_commands)
+    if worker:  # a worker's updates come over HTTP, in chat order (bot.telegram.ordering)
+        builder = builder.updater(None)
+    else:  # the worker leading the scheduler publishes the menus
+        builder = builder.post_init(register_commands).concurrent_updates(
+            ChatOrderProcessor(CONCURRENT_UPDATES)
+        )
     application = builder.build()
     application.bot_data["services"] = services
     private = filters.ChatType.PRIVATE

@@ -24,7 +24,6 @@ from bot.services.context import Services
 from bot.services.messages import Reply, split_text
 from bot.telegram.convert import keyboard
 from db.clock import utcnow
-from db.engine import session_scope
 
 if TYPE_CHECKING:
     from telegram import Bot
@@ -111,19 +110,21 @@ async def send_outgoing(bot: Bot, services: Services, item: outbox.Outgoing) -> 
             if index == 0:
                 first_message_id = getattr(result, "message_id", None)
             if done < len(calls):
-                await asyncio.to_thread(_report, services, outbox.progress, item, steps_done=done)
+                await _report(services, outbox.progress, item, steps_done=done)
     except Permanent as exc:
         log.warning("reply %s to chat %s refused: %s", item.outbox_id, item.reply.chat_id, exc)
-        await asyncio.to_thread(_report, services, outbox.failed, item, error=str(exc))
+        await _report(services, outbox.failed, item, error=str(exc))
         return False
     except (TimedOut, NetworkError, RetryAfter) as exc:
         log.warning(
             "reply %s to chat %s not sent yet: %s", item.outbox_id, item.reply.chat_id, exc
         )
-        await asyncio.to_thread(_retry, services, item, f"{type(exc).__name__}: {exc}")
+        error = f"{type(exc).__name__}: {exc}"
+        await services.writes.run(
+            lambda session: outbox.retry_later(session, item.outbox_id, error=error, now=utcnow())
+        )
         return False
-    await asyncio.to_thread(
-        _report,
+    await _report(
         services,
         outbox.sent,
         item,
@@ -138,37 +139,23 @@ async def deliver(bot: Bot, services: Services, replies: list[Reply]) -> None:
     """Store the replies in the outbox, then send them in order."""
     if not replies:
         return
-    stored = await asyncio.to_thread(_enqueue, services, replies)
+    stored = await services.writes.run(
+        lambda session: outbox.enqueue(session, replies, now=utcnow())
+    )
     for item in stored:
         await send_outgoing(bot, services, item)
 
 
 async def resend_due(bot: Bot, services: Services) -> int:
     """Send what is still pending in the outbox (failed rounds, or left by a restart)."""
-    items = await asyncio.to_thread(_due, services)
+    items = await services.writes.run(lambda session: outbox.due(session, now=utcnow()))
     sent = 0
     for item in items:
         sent += await send_outgoing(bot, services, item)
     return sent
 
 
-def _enqueue(services: Services, replies: list[Reply]) -> list[outbox.Outgoing]:
-    with session_scope(services.session_factory) as session:
-        return outbox.enqueue(session, replies, now=utcnow())
-
-
-def _due(services: Services) -> list[outbox.Outgoing]:
-    with session_scope(services.session_factory) as session:
-        return outbox.due(session, now=utcnow())
-
-
-def _report(
+async def _report(
     services: Services, action: Callable[..., None], item: outbox.Outgoing, **kw: Any
 ) -> None:
-    with session_scope(services.session_factory) as session:
-        action(session, item.outbox_id, **kw)
-
-
-def _retry(services: Services, item: outbox.Outgoing, error: str) -> None:
-    with session_scope(services.session_factory) as session:
-        outbox.retry_later(session, item.outbox_id, error=error, now=utcnow())
+    await services.writes.run(lambda session: action(session, item.outbox_id, **kw))

@@ -57,6 +57,7 @@ from telegram.ext import Application
 from bot.services.context import Services
 from bot.telegram.advisory import ChatAdvisoryLocks
 from bot.telegram.app import mark_update, record_update
+from bot.telegram.chat_order import KeyedLocks, chat_key
 from db.clock import utcnow
 from db.engine import session_scope
 from db.models import InboundUpdate
@@ -64,37 +65,6 @@ from db.models import InboundUpdate
 log = logging.getLogger(__name__)
 
 PENDING_WINDOW = timedelta(minutes=10)
-
-
-def chat_key(update: Update) -> int | None:
-    """The chat whose order the update belongs to: its chat (for a button press, the chat of
-    the message the button is on), else its user; None for updates with neither."""
-    if update.effective_chat is not None:
-        return update.effective_chat.id
-    if update.effective_user is not None:
-        return update.effective_user.id
-    return None
-
-
-class KeyedLocks:
-    """One asyncio lock per key, dropped when nobody holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[int, tuple[asyncio.Lock, int]] = {}
-
-    @asynccontextmanager
-    async def hold(self, key: int) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
 
 
 class ChatLocks:
@@ -158,7 +128,7 @@ class OrderedUpdates:
     async def handle(self, update: Update) -> None:
         """Store, then process in chat order. Raises if the database could not record the
         update (the caller answers with an error, so Telegram sends it again)."""
-        await asyncio.to_thread(record_update, self.services, update)
+        await record_update(self.services, update)
         chat = chat_key(update)
         if chat is None:
             for item in await asyncio.to_thread(self._pending, None, update):
@@ -196,5 +166,5 @@ class OrderedUpdates:
 
     async def _process(self, update: Update) -> None:
         await self.application.process_update(update)  # handler errors go to on_error
-        await asyncio.to_thread(mark_update, self.services, update.update_id)
+        await mark_update(self.services, update.update_id)
         self.processed += 1
