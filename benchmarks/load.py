@@ -16,6 +16,7 @@ against one worker. Prints the runs, then the targets.
     python benchmarks/load.py --users 20 --messages 5  # a quick run
     python benchmarks/load.py --pg-restart             # also restart PostgreSQL during a run
     python benchmarks/load.py --only load --no-postgres --logs /tmp/load-logs
+    python benchmarks/load.py --only rtt --rtt 50      # with Telegram's round trip
 """
 
 from __future__ import annotations
@@ -519,9 +520,12 @@ class Scenario:
     faults: bool = False
     pg_restart: bool = False
     workers: int = 0  # 0: `crmbot run`; N: `crmbot serve --workers N`
+    rtt_ms: int = 0  # every sendMessage answered this late (Telegram's own round trip)
 
     @property
     def run(self) -> str:
+        if self.rtt_ms:
+            return f"rtt {self.rtt_ms} ms"
         if self.pg_restart:
             return "pg restart"
         if self.workers:
@@ -616,6 +620,8 @@ class Bench:
                     )
                 )
             warm_up(fake)
+            if scenario.rtt_ms:
+                fake.inject_fault("sendMessage", delay=scenario.rtt_ms / 1000, times=10**9)
             hooks, restart = self._hooks(fake, scenario, row)
             label = scenario.label
             with self.console.status(label) as status:
@@ -707,15 +713,28 @@ def scenarios(args: argparse.Namespace) -> list[Scenario]:
             found += [Scenario("echo", mode, "—", faults=True)]
             found += [Scenario("full", mode, "SQLite", faults=True)]
     found.append(Scenario("full", "polling", "PostgreSQL", pg_restart=True))
+    if args.rtt:
+        found += [Scenario(bot, "polling", db, rtt_ms=args.rtt) for bot, db in RTT_BOTS]
     if args.workers:
         for workers in sorted({1, args.workers}):
             found.append(Scenario("full", "webhook", "PostgreSQL", workers=workers))
     if args.only:
-        kinds = {"pg restart": "pg-restart"}
-        found = [
-            s for s in found if kinds.get(s.run, "workers" if s.workers else s.run) in args.only
-        ]
+        found = [s for s in found if _kind(s) in args.only]
     return found
+
+
+RTT_BOTS = [("echo", "—"), ("full", "SQLite")]
+
+
+def _kind(scenario: Scenario) -> str:
+    """The --only name of a scenario's kind of run."""
+    if scenario.pg_restart:
+        return "pg-restart"
+    if scenario.workers:
+        return "workers"
+    if scenario.rtt_ms:
+        return "rtt"
+    return scenario.run
 
 
 def run_all(args: argparse.Namespace, console: Console, tmp: Path) -> list[Row]:
@@ -864,7 +883,8 @@ def targets_table(rows: list[Row], title: str) -> Table:
     load_rows = [
         r
         for r in rows
-        if r.scenario.bot == "full" and (r.scenario.run == "load" or r.scenario.workers)
+        if r.scenario.bot == "full"
+        and (r.scenario.run == "load" or r.scenario.workers or r.scenario.rtt_ms)
     ]
     for row in load_rows:
         s = row.scenario
@@ -872,6 +892,8 @@ def targets_table(rows: list[Row], title: str) -> Table:
         name = f"lost / duplicated, {s.mode}, {s.database}"
         if s.workers:
             name += f", crmbot serve ×{s.workers}"
+        if s.rtt_ms:
+            name += f", {s.rtt_ms} ms round trip"
         table.add_row(name, measured, "0 / 0", _yn(met))
     echo_rows = [r for r in rows if r.scenario.bot.startswith("echo") and not r.scenario.faults]
     measured_echo = [r.outcome for r in echo_rows if r.outcome is not None]
@@ -895,6 +917,11 @@ def targets_table(rows: list[Row], title: str) -> Table:
     measured, met = _lost_dup(_find(rows, pg_restart=True))
     table.add_row("PostgreSQL restarted during the run, polling", measured, "0 lost", _yn(met))
     table.add_row(*_workers_row(rows))
+    full = next((r for r in rows if r.scenario.bot == "full" and r.scenario.rtt_ms), None)
+    echo = next((r for r in rows if r.scenario.bot == "echo" and r.scenario.rtt_ms), None)
+    if full is not None and echo is not None and full.outcome and echo.outcome:
+        name = f"full / echo with a {full.scenario.rtt_ms} ms Bot API round trip, polling, SQLite"
+        table.add_row(name, _ratio(full.outcome, echo.outcome), "report", "—")
     return table
 
 
@@ -948,7 +975,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         action="append",
-        choices=["load", "faults", "pg-restart", "workers"],
+        choices=["load", "faults", "pg-restart", "workers", "rtt"],
         help="run only these kinds of runs (repeatable; default: all)",
     )
     parser.add_argument(
@@ -980,6 +1007,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--workers",
         type=int,
         help="also measure `crmbot serve --workers N` (webhook, PostgreSQL) against 1 worker",
+    )
+    parser.add_argument(
+        "--rtt",
+        type=int,
+        default=0,
+        metavar="MS",
+        help="also run echo and full bot (polling, SQLite) with every sendMessage answered "
+        "MS ms late, as over the internet to api.telegram.org (e.g. 50)",
     )
     parser.add_argument("--logs", help="keep the bots' logs in this folder")
     parser.add_argument("--model", help="NLU model folder (default: the cached default model)")
