@@ -469,7 +469,9 @@ def restart_command(url: str, given: str | None) -> list[str] | str:
     for line in listing.stdout.splitlines():
         fields = line.split()
         if len(fields) >= 3 and fields[2] == str(port):
-            return ["pg_ctlcluster", fields[0], fields[1], "restart"]
+            # without systemd (a container) pg_ctlcluster must not hand over to systemctl
+            direct = [] if Path("/run/systemd/system").is_dir() else ["--skip-systemctl-redirect"]
+            return ["pg_ctlcluster", *direct, fields[0], fields[1], "restart"]
     return f"no local cluster on port {port} in pg_lsclusters"
 
 

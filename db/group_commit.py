@@ -11,15 +11,25 @@ then written again one write at a time, so a bad write fails only its own caller
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import logging
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
 from db.engine import session_scope
 
+log = logging.getLogger(__name__)
+
 T = TypeVar("T")
+
+# Errors that mean the database cannot be reached now (PostgreSQL restarting, say).
+UNAVAILABLE = (sa.exc.OperationalError, sa.exc.InterfaceError)
+# How long work waits for an unreachable database before it gives up.
+DB_WAIT_SECONDS = 60.0
 
 Write = Callable[[Session], Any]
 
@@ -89,3 +99,22 @@ def _settle(
         future.set_exception(exc)
     else:
         future.set_result(result)
+
+
+async def while_unavailable(
+    call: Callable[[], Awaitable[T]], *, what: str, patience: float = DB_WAIT_SECONDS
+) -> T:
+    """``call()``, tried again while the database is unreachable (pauses from 0.25 s to 4 s)
+    for up to ``patience`` seconds; after that its error is raised. ``what`` names the work
+    in the log ("update 12")."""
+    deadline = time.monotonic() + patience
+    pause = 0.25
+    while True:
+        try:
+            return await call()
+        except UNAVAILABLE as exc:
+            if time.monotonic() + pause > deadline:
+                raise
+            log.warning("database unavailable (%s); %s waits", type(exc).__name__, what)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 4.0)

@@ -199,6 +199,8 @@ class OutboxMessage(SQLModel, table=True):
     ``reply`` is the neutral reply (text, buttons, caption, edit, file name); ``attachment``
     holds a photo's or a document's bytes. ``steps_done`` counts the Bot API calls already
     made for it (a long text is several messages), so a retry resumes where it failed.
+    ``update_id`` is the Telegram update the reply answers, when it was stored together with
+    the answer (a retried update then finds its replies instead of answering twice).
     """
 
     __tablename__ = "outbox"
@@ -215,6 +217,7 @@ class OutboxMessage(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_type=sa.Text)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    update_id: int | None = Field(default=None, sa_type=sa.BigInteger, index=True)
 
 
 # --- shop data ---------------------------------------------------------------------------

@@ -183,6 +183,12 @@ def add_interaction(*, session: Session, interaction: Interaction) -> Interactio
     return interaction
 
 
+def interaction_for_update(*, session: Session, update_id: int) -> Interaction | None:
+    """The message stored from this Telegram update, if any."""
+    statement = select(Interaction).where(Interaction.telegram_update_id == update_id)
+    return session.exec(statement).first()
+
+
 def set_interaction_message_id(
     *, session: Session, interaction_id: int, telegram_message_id: int
 ) -> None:

@@ -9,10 +9,14 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 from telegram import Update
 
+from bot.services import conversation
+from bot.services.assistant import handle_message
+from bot.services.messages import IncomingMessage, Sender
 from bot.telegram import app
-from db import queries
+from db import group_commit, queries
 from db.engine import session_scope
-from db.models import InboundUpdate
+from db.models import Direction, InboundUpdate, OutboxMessage
+from tests.helpers import interactions
 
 UPDATE = {
     "update_id": 777001,
@@ -41,7 +45,7 @@ def test_update_waits_for_the_database_and_is_stored_once_it_is_back(services, m
     async def no_wait(seconds: float) -> None:
         waits.append(seconds)
 
-    monkeypatch.setattr(app.asyncio, "sleep", no_wait)
+    monkeypatch.setattr(group_commit.asyncio, "sleep", no_wait)
     assert asyncio.run(app.record_update(services, Update.de_json(UPDATE, None))) is True
     assert waits == [0.25, 0.5, 1.0]  # it waited and tried again, backing off
     with session_scope(services.session_factory) as session:
@@ -58,7 +62,71 @@ def test_a_database_down_for_too_long_raises(services, monkeypatch):
     async def no_wait(seconds: float) -> None:
         pass
 
-    monkeypatch.setattr(app.asyncio, "sleep", no_wait)
-    monkeypatch.setattr(app.time, "monotonic", lambda: float(next(clock)))
+    monkeypatch.setattr(group_commit.asyncio, "sleep", no_wait)
+    monkeypatch.setattr(group_commit.time, "monotonic", lambda: float(next(clock)))
     with pytest.raises(OperationalError):
         asyncio.run(app.record_update(services, Update.de_json(UPDATE, None)))
+
+
+# --- an update handled again after the database went away mid-way ----------------------
+
+
+def _message(text: str, update_id: int) -> IncomingMessage:
+    return IncomingMessage(
+        sender=Sender(user_id=6101, chat_id=6101, first_name="Cy"),
+        text=text,
+        update_id=update_id,
+        message_id=update_id,
+    )
+
+
+def _outbox_rows(services) -> list[OutboxMessage]:
+    with session_scope(services.session_factory) as session:
+        return list(session.exec(select(OutboxMessage).order_by(OutboxMessage.id)).all())
+
+
+def test_replies_go_into_the_outbox_with_the_answer_and_a_retry_gets_them_back(services):
+    replies = handle_message(services, _message("how long does shipping take", 9001), enqueue=True)
+    assert replies and all(r.outbox_id for r in replies)
+    rows = _outbox_rows(services)
+    assert [row.id for row in rows] == [r.outbox_id for r in replies]
+    assert {row.update_id for row in rows} == {9001}
+
+    again = handle_message(services, _message("how long does shipping take", 9001), enqueue=True)
+    assert [r.outbox_id for r in again] == [r.outbox_id for r in replies]  # the same, resumed
+    assert [r.text for r in again] == [r.text for r in replies]
+    assert len(_outbox_rows(services)) == len(rows)  # nothing stored twice
+    with session_scope(services.session_factory) as session:
+        assert len(interactions(session)) == 1 + len(replies)
+
+
+def test_a_message_stored_before_the_database_went_away_is_answered_on_the_retry(
+    services, monkeypatch
+):
+    real = conversation.answer
+    calls = iter([True])
+
+    def answer_then_lose_the_database(*args, **kwargs):
+        if next(calls, False):
+            raise OperationalError("SELECT", {}, Exception("server closed the connection"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(conversation, "answer", answer_then_lose_the_database)
+    message = _message("what payment methods do you take", 9002)
+    with pytest.raises(OperationalError):
+        handle_message(services, message, enqueue=True)
+    with session_scope(services.session_factory) as session:  # kept: the message itself
+        assert [i.text for i in interactions(session)] == [message.text]
+    replies = handle_message(services, message, enqueue=True)
+    assert replies and all(r.outbox_id for r in replies)
+    with session_scope(services.session_factory) as session:
+        stored = interactions(session)
+    assert [i.direction for i in stored].count(Direction.INBOUND) == 1
+    assert len(stored) == 1 + len(replies)
+
+
+def test_without_the_outbox_a_stored_update_is_not_answered_again(services):
+    first = handle_message(services, _message("hello", 9003))
+    assert first and first[0].outbox_id is None
+    assert handle_message(services, _message("hello", 9003)) == []
+    assert _outbox_rows(services) == []

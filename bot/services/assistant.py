@@ -19,12 +19,18 @@ UNKNOWN_COMMAND = "Sorry, I don't know that command. Send /help to see what I ca
 
 
 def handle_message(
-    services: Services, message: IncomingMessage, *, now: datetime | None = None
+    services: Services,
+    message: IncomingMessage,
+    *,
+    now: datetime | None = None,
+    enqueue: bool = False,
 ) -> list[Reply]:
     """Route a message: a command to its handler, a customer's text to the conversation.
 
     A staff command from someone who is not staff gets exactly the answer an unknown
-    command gets, so the refusal reveals nothing.
+    command gets, so the refusal reveals nothing. ``enqueue``: a customer's message is
+    answered with its replies put in the outbox in the same transaction (see
+    :func:`bot.services.conversation.handle_customer_message`).
     """
     now = now or utcnow()
     is_staff = services.is_staff(message.sender.user_id)
@@ -47,7 +53,7 @@ def handle_message(
         if message.kind == InteractionKind.EDITED:
             return []
         return staff_text(services, message, now=now)
-    return handle_customer_message(services, message, now=now)
+    return handle_customer_message(services, message, now=now, enqueue=enqueue)
 
 
 def staff_question(services: Services, message: IncomingMessage, *, now: datetime) -> list[Reply]:

@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from bot.services import handoff, pending
+from bot.services import handoff, outbox, pending
 from bot.services.chat import Chat
 from bot.services.clarify import ask_back
 from bot.services.context import Services
@@ -56,6 +56,19 @@ class Stored:
     conversation_status: str
     first_name: str | None
 
+    @classmethod
+    def of(cls, customer: Customer, conversation: Conversation, message: Interaction) -> Stored:
+        """The ids of a stored message, its customer and its conversation."""
+        assert customer.id is not None and conversation.id is not None
+        assert message.id is not None
+        return cls(
+            customer_id=customer.id,
+            conversation_id=conversation.id,
+            interaction_id=message.id,
+            conversation_status=conversation.status,
+            first_name=customer.first_name,
+        )
+
 
 Responder = Callable[[Session, "Stored"], list[Reply]]
 
@@ -66,12 +79,17 @@ def handle_customer_message(
     *,
     now: datetime | None = None,
     respond: Responder | None = None,
+    enqueue: bool = False,
 ) -> list[Reply]:
     """Store a customer's message and return the bot's replies (already stored too).
 
-    ``respond`` answers a command instead of the NLU. Returns no replies for a redelivered
-    message and for an edit; while a human has the conversation, ordinary messages are
-    forwarded to staff and the bot says nothing itself.
+    ``respond`` answers a command instead of the NLU. Returns no replies for an edit;
+    while a human has the conversation, ordinary messages are forwarded to staff and the bot
+    says nothing itself. A message whose update was stored before gets no replies, unless
+    ``enqueue`` is set: then the replies go into the outbox in the answer's own transaction
+    (each learns its ``outbox_id``), and an update handled before is treated as a retry
+    (the database went away mid-way, or a worker died): if its answer was committed, its
+    replies still in the outbox come back; if not, it is answered now.
     """
     now = now or utcnow()
     flooding = _flooding(services, message, now)
@@ -82,24 +100,65 @@ def handle_customer_message(
             session.commit()  # kept whatever happens while answering (same session, fewer loads)
         except IntegrityError:
             session.rollback()
-            log.info("duplicate update %s ignored", message.update_id)
-            return []
+            earlier = _stored_before(session, message) if enqueue else None
+            if earlier is None:
+                log.info("duplicate update %s ignored", message.update_id)
+                return []
+            if isinstance(earlier, list):
+                log.info("update %s was answered before; its replies resume", message.update_id)
+                return earlier
+            log.info("update %s was stored but not answered; answering now", message.update_id)
+            stored = earlier
         if message.kind == InteractionKind.EDITED:
             return []
-        if flooding:  # stored; one notice, unless a human has the chat (the bot stays quiet)
-            if stored.conversation_status == ConversationStatus.WAITING_HUMAN:
-                return []
-            return _flood_notice(services, session, stored, message, now=now)
-        if respond is not None:
-            replies = respond(session, stored)
-        elif stored.conversation_status == ConversationStatus.WAITING_HUMAN:
-            return forward_to_staff(services, session, stored, message)
-        else:
-            replies = answer(services, session, stored, message, analysis, now=now)
-        for reply in replies:
-            if reply.chat_id == message.sender.chat_id:
-                store_outbound(session, stored, reply, channel=message.channel, now=now)
+        replies = _respond(services, session, stored, message, analysis, flooding, respond, now)
+        if enqueue and replies:
+            outbox.enqueue(session, replies, now=now, update_id=message.update_id)
         return replies
+
+
+def _respond(
+    services: Services,
+    session: Session,
+    stored: Stored,
+    message: IncomingMessage,
+    analysis: Analysis | None,
+    flooding: bool,
+    respond: Responder | None,
+    now: datetime,
+) -> list[Reply]:
+    if flooding:  # stored; one notice, unless a human has the chat (the bot stays quiet)
+        if stored.conversation_status == ConversationStatus.WAITING_HUMAN:
+            return []
+        return _flood_notice(services, session, stored, message, now=now)
+    if respond is not None:
+        replies = respond(session, stored)
+    elif stored.conversation_status == ConversationStatus.WAITING_HUMAN:
+        return forward_to_staff(services, session, stored, message)
+    else:
+        replies = answer(services, session, stored, message, analysis, now=now)
+    for reply in replies:
+        if reply.chat_id == message.sender.chat_id:
+            store_outbound(session, stored, reply, channel=message.channel, now=now)
+    return replies
+
+
+def _stored_before(session: Session, message: IncomingMessage) -> Stored | list[Reply] | None:
+    """For an update whose message is stored already: its replies still waiting in the
+    outbox if its answer was committed, else the stored message to answer; None if there
+    is no such message (the conflict was something else)."""
+    if message.update_id is None:
+        return None
+    if outbox.answered(session, message.update_id):
+        return outbox.pending_for_update(session, message.update_id)
+    inbound = queries.interaction_for_update(session=session, update_id=message.update_id)
+    if inbound is None:
+        return None
+    customer = session.get(Customer, inbound.customer_id)
+    conversation = session.get(Conversation, inbound.conversation_id)
+    if customer is None or conversation is None:
+        return None
+    return Stored.of(customer, conversation, inbound)
 
 
 FLOOD_TEXT = (
@@ -197,14 +256,7 @@ def store_inbound(
             created_at=now,
         ),
     )
-    assert interaction.id is not None
-    return Stored(
-        customer_id=customer.id,
-        conversation_id=conversation.id,
-        interaction_id=interaction.id,
-        conversation_status=conversation.status,
-        first_name=customer.first_name,
-    )
+    return Stored.of(customer, conversation, interaction)
 
 
 def stored_chat(

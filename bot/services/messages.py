@@ -72,7 +72,8 @@ class IncomingCallback:
 
 @dataclass(slots=True)
 class Reply:
-    """A message to send. ``interaction_id`` is set once the reply was stored.
+    """A message to send. ``interaction_id`` is set once the reply was stored, ``outbox_id``
+    once it is in the outbox (stored together with the answer).
 
     With ``photo`` (PNG bytes), the picture is sent first with ``caption``, then the text.
     With ``edit_message_id``, the bot's earlier message is edited instead (button paging).
@@ -88,6 +89,7 @@ class Reply:
     edit_message_id: int | None = None
     document: bytes | None = None
     filename: str | None = None
+    outbox_id: int | None = None
 
 
 def split_text(text: str, *, limit: int = TELEGRAM_MAX_CHARS) -> list[str]:

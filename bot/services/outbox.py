@@ -72,12 +72,66 @@ def _to_reply(row: OutboxMessage) -> Reply:
     )
 
 
-def enqueue(session: Session, replies: list[Reply], *, now: datetime) -> list[Outgoing]:
-    """Store replies (leased to the caller, who sends them now)."""
+def enqueue(
+    session: Session, replies: list[Reply], *, now: datetime, update_id: int | None = None
+) -> list[Outgoing]:
+    """Store replies (leased to the caller, who sends them now); ``update_id`` is the
+    update they answer. Each reply learns its ``outbox_id``."""
     rows = [_to_row(reply, now) for reply in replies]
+    for row in rows:
+        row.update_id = update_id
     session.add_all(rows)
     session.flush()
+    for row, reply in zip(rows, replies, strict=True):
+        reply.outbox_id = row.id
     return [Outgoing(row.id or 0, reply) for row, reply in zip(rows, replies, strict=True)]
+
+
+def answered(session: Session, update_id: int) -> bool:
+    """Whether replies to this update were stored (the answer to it was committed)."""
+    found = session.exec(
+        select(OutboxMessage.id).where(OutboxMessage.update_id == update_id).limit(1)
+    ).first()
+    return found is not None
+
+
+def pending_for_update(session: Session, update_id: int) -> list[Reply]:
+    """The replies to this update not sent yet, in order, each with its ``outbox_id``."""
+    rows = session.exec(
+        select(OutboxMessage)
+        .where(OutboxMessage.update_id == update_id, OutboxMessage.status == OutboxStatus.PENDING)
+        .order_by(col(OutboxMessage.id))
+    ).all()
+    replies = []
+    for row in rows:
+        reply = _to_reply(row)
+        reply.outbox_id = row.id
+        replies.append(reply)
+    return replies
+
+
+def take(session: Session, outbox_ids: list[int], *, now: datetime) -> list[Outgoing]:
+    """These stored replies, still pending, leased to the caller (who sends them now), with
+    the steps already done; in the order of ``outbox_ids``."""
+    rows = {
+        row.id: row
+        for row in session.exec(
+            select(OutboxMessage).where(
+                col(OutboxMessage.id).in_(outbox_ids),
+                OutboxMessage.status == OutboxStatus.PENDING,
+            )
+        ).all()
+    }
+    taken = []
+    for outbox_id in outbox_ids:
+        row = rows.get(outbox_id)
+        if row is None:
+            continue
+        row.next_attempt_at = now + LEASE
+        session.add(row)
+        taken.append(Outgoing(outbox_id, _to_reply(row), row.steps_done))
+    session.flush()
+    return taken
 
 
 def due(session: Session, *, now: datetime, limit: int = 100) -> list[Outgoing]:

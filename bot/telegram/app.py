@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 from telegram import (
     BotCommand,
@@ -44,11 +42,10 @@ from bot.telegram.convert import to_incoming, update_kind
 from bot.telegram.delivery import RESEND_INTERVAL_SECONDS, deliver, resend_due
 from bot.telegram.scheduling import schedule_jobs
 from db import queries
+from db.group_commit import while_unavailable
 
 log = logging.getLogger(__name__)
 
-# How long an update waits for an unreachable database before it is given up.
-DB_WAIT_SECONDS = 60.0
 # Updates of different chats handled at the same time (a chat's own stay in order).
 CONCURRENT_UPDATES = 32
 
@@ -70,8 +67,9 @@ async def record_update(services: Services, update: Update) -> bool:
     """Store the raw update; False if it was stored before (a redelivery).
 
     While the database is unreachable (PostgreSQL restarting, say) this waits and tries
-    again, for up to :data:`DB_WAIT_SECONDS`: the update is held, not lost. Updates arriving
-    together are stored in one transaction (:class:`db.group_commit.GroupCommit`)."""
+    again, for up to :data:`~db.group_commit.DB_WAIT_SECONDS`: the update is held, not lost.
+    Updates arriving together are stored in one transaction
+    (:class:`db.group_commit.GroupCommit`)."""
     kind, payload = update_kind(update), update.to_dict()
 
     def write(session: Session) -> bool:
@@ -79,27 +77,20 @@ async def record_update(services: Services, update: Update) -> bool:
             session=session, update_id=update.update_id, kind=kind, payload=payload
         )
 
-    deadline = time.monotonic() + DB_WAIT_SECONDS
-    pause = 0.25
-    while True:
-        try:
-            return await services.writes.run(write)
-        except OperationalError as exc:
-            if time.monotonic() + pause > deadline:
-                raise
-            log.warning(
-                "database unavailable (%s); update %s waits", type(exc).__name__, update.update_id
-            )
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 4.0)
+    return await while_unavailable(
+        lambda: services.writes.run(write), what=f"update {update.update_id}"
+    )
 
 
 async def mark_update(services: Services, update_id: int, error: str | None = None) -> None:
     """Record that the update was handled (with the error's name if it failed)."""
-    await services.writes.run(
-        lambda session: queries.mark_update_processed(
-            session=session, update_id=update_id, error=error
-        )
+    await while_unavailable(
+        lambda: services.writes.run(
+            lambda session: queries.mark_update_processed(
+                session=session, update_id=update_id, error=error
+            )
+        ),
+        what=f"update {update_id}",
     )
 
 
@@ -139,7 +130,13 @@ async def on_message(update: Update, context: CrmContext) -> None:
             await context.bot.send_chat_action(update.effective_chat.id, "typing")
         except TelegramError as exc:
             log.info("no typing indicator for chat %s: %s", update.effective_chat.id, exc)
-    replies = await asyncio.to_thread(handle_message, context.services, message)
+    # Answered with its replies put in the outbox in one transaction; if the database goes
+    # away meanwhile, the update waits and is handled again: answered, or its stored replies
+    # resumed (see handle_customer_message).
+    replies = await while_unavailable(
+        lambda: asyncio.to_thread(handle_message, context.services, message, enqueue=True),
+        what=f"update {update.update_id}",
+    )
     await send_replies(context, replies)
 
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from sqlmodel import Session
 from telegram import InlineKeyboardMarkup, InputFile
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
@@ -24,11 +25,13 @@ from bot.services.context import Services
 from bot.services.messages import Reply, split_text
 from bot.telegram.convert import keyboard
 from db.clock import utcnow
+from db.group_commit import while_unavailable
 
 if TYPE_CHECKING:
     from telegram import Bot
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Tries of one step before the reply goes back to the outbox for a later round.
 TRIES = 4
@@ -120,8 +123,9 @@ async def send_outgoing(bot: Bot, services: Services, item: outbox.Outgoing) -> 
             "reply %s to chat %s not sent yet: %s", item.outbox_id, item.reply.chat_id, exc
         )
         error = f"{type(exc).__name__}: {exc}"
-        await services.writes.run(
-            lambda session: outbox.retry_later(session, item.outbox_id, error=error, now=utcnow())
+        await _write(
+            services,
+            lambda session: outbox.retry_later(session, item.outbox_id, error=error, now=utcnow()),
         )
         return False
     await _report(
@@ -136,19 +140,34 @@ async def send_outgoing(bot: Bot, services: Services, item: outbox.Outgoing) -> 
 
 
 async def deliver(bot: Bot, services: Services, replies: list[Reply]) -> None:
-    """Store the replies in the outbox, then send them in order."""
+    """Store the replies in the outbox (those not stored with their answer already), then
+    send them in order."""
     if not replies:
         return
-    stored = await services.writes.run(
-        lambda session: outbox.enqueue(session, replies, now=utcnow())
-    )
-    for item in stored:
+    for item in await _write(services, lambda session: _stored(session, replies)):
         await send_outgoing(bot, services, item)
+
+
+def _stored(session: Session, replies: list[Reply]) -> list[outbox.Outgoing]:
+    """The replies as outbox rows, in order: new ones stored, stored ones taken (a stored
+    reply sent meanwhile by the resend loop is left out)."""
+    now = utcnow()
+    new = [reply for reply in replies if reply.outbox_id is None]
+    fresh = {item.outbox_id: item for item in outbox.enqueue(session, new, now=now)}
+    earlier = [r.outbox_id for r in replies if r.outbox_id and r.outbox_id not in fresh]
+    taken = {item.outbox_id: item for item in outbox.take(session, earlier, now=now)}
+    found = (fresh.get(r.outbox_id or 0) or taken.get(r.outbox_id or 0) for r in replies)
+    return [item for item in found if item is not None]
+
+
+async def _write(services: Services, write: Callable[[Session], T]) -> T:
+    """A bookkeeping write, batched with others and waiting while the database is away."""
+    return await while_unavailable(lambda: services.writes.run(write), what="the outbox")
 
 
 async def resend_due(bot: Bot, services: Services) -> int:
     """Send what is still pending in the outbox (failed rounds, or left by a restart)."""
-    items = await services.writes.run(lambda session: outbox.due(session, now=utcnow()))
+    items = await _write(services, lambda session: outbox.due(session, now=utcnow()))
     sent = 0
     for item in items:
         sent += await send_outgoing(bot, services, item)
@@ -158,4 +177,4 @@ async def resend_due(bot: Bot, services: Services) -> int:
 async def _report(
     services: Services, action: Callable[..., None], item: outbox.Outgoing, **kw: Any
 ) -> None:
-    await services.writes.run(lambda session: action(session, item.outbox_id, **kw))
+    await _write(services, lambda session: action(session, item.outbox_id, **kw))

@@ -34,8 +34,11 @@ If a worker dies in the middle of an update, that update is processed again when
 redelivered (or reached by a later update of its chat): its replies may then go out twice —
 at least once, never lost. "Processed" means the handlers ran, replies included; a reply
 that Telegram does not take now stays in the outbox and is sent by the scheduler's resend
-loop later, possibly after a later reply. A handler failing (a database error in the middle
-included) marks the update failed, as in polling mode; it is not tried again. Updates
+loop later, possibly after a later reply. A customer's message caught by an unreachable
+database in the middle waits for it and is handled again (answered, or its replies stored
+with the answer resumed: :func:`bot.services.conversation.handle_customer_message`); any
+other handler failure marks the update failed, as in polling mode, and it is not tried
+again. Updates
 without a chat or user (none of which the bot handles) are processed without a lock. On
 SQLite (a single worker) only the in-process lock exists.
 """
