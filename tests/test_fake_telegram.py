@@ -183,9 +183,10 @@ async def test_raw_update_is_delivered_verbatim_and_can_be_redelivered(
 class _Receiver:
     """A tiny webhook endpoint on loopback that fails its first ``failures`` requests."""
 
-    def __init__(self, failures: int = 0) -> None:
+    def __init__(self, failures: int = 0, hold: threading.Event | None = None) -> None:
         self.failures = failures
         self.received: list[tuple[str | None, dict[str, Any], int]] = []
+        self.hold = hold  # while unset, requests of chat 1 wait before they are answered
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -194,6 +195,8 @@ class _Receiver:
                 status = 500 if len(receiver.received) < receiver.failures else 200
                 secret = self.headers.get("X-Telegram-Bot-Api-Secret-Token")
                 receiver.received.append((secret, body, status))
+                if receiver.hold is not None and body["message"]["chat"]["id"] == 1:
+                    receiver.hold.wait(10)
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -244,6 +247,29 @@ async def test_webhook_delivery_sends_the_secret_in_order_and_retries(
             info.last_error_message == "Wrong response from the webhook: 500 Internal Server Error"
         )
     finally:
+        receiver.http.shutdown()
+
+
+async def test_webhook_delivers_chats_side_by_side_and_each_chat_in_order(
+    server: FakeTelegramServer, bot: Bot
+) -> None:
+    hold = threading.Event()
+    receiver = _Receiver(hold=hold)
+    try:
+        assert await bot.set_webhook(receiver.url)
+        first = server.inject_message("one", user_id=1)
+        second = server.inject_message("two", user_id=1)
+        other = server.inject_message("three", user_id=2)
+        await receiver.wait(2)  # chat 1's first update is held; chat 2's got through
+        ids = [body["update_id"] for _, body, _ in receiver.received]
+        assert ids == [first["update_id"], other["update_id"]]
+        await asyncio.sleep(0.1)
+        assert len(receiver.received) == 2  # chat 1's second waits for its first
+        hold.set()
+        await receiver.wait(3)
+        assert receiver.received[2][1]["update_id"] == second["update_id"]
+    finally:
+        hold.set()
         receiver.http.shutdown()
 
 

@@ -50,6 +50,21 @@ class Webhook:
         return data
 
 
+def update_chat(update: dict[str, Any]) -> int | None:
+    """The chat an update belongs to, for per-chat webhook delivery (None: no chat)."""
+    for key, value in update.items():
+        if not isinstance(value, dict) or key == "update_id":
+            continue
+        message = value.get("message") if key == "callback_query" else value
+        chat = message.get("chat") if isinstance(message, dict) else None
+        if isinstance(chat, dict) and "id" in chat:
+            return int(chat["id"])
+        user = value.get("from") or value.get("user")
+        if isinstance(user, dict) and "id" in user:
+            return int(user["id"])
+    return None
+
+
 class FakeState:
     """All data of one fake Telegram bot."""
 
@@ -163,10 +178,30 @@ class FakeState:
 
     def next_webhook_job(self) -> tuple[Webhook, QueuedUpdate] | None:
         """The webhook and the oldest pending update to deliver to it, if any."""
+        jobs = self.next_webhook_jobs(busy=set(), limit=1)
+        return jobs[0] if jobs else None
+
+    def next_webhook_jobs(
+        self, *, busy: set[int | None], limit: int
+    ) -> list[tuple[Webhook, QueuedUpdate]]:
+        """Up to ``limit`` deliveries that may start now, oldest first: each chat's oldest
+        pending update, for chats not in ``busy`` (a chat's next update waits until the
+        previous one was taken with a 2xx, as Telegram's delivery queues per chat do)."""
         with self.cond:
-            if self.webhook is None or self.closing or not self.queue.items:
-                return None
-            return self.webhook, self.queue.items[0]
+            if self.webhook is None or self.closing or limit < 1:
+                return []
+            jobs: list[tuple[Webhook, QueuedUpdate]] = []
+            seen: set[int | None] = set()
+            for item in self.queue.items:
+                chat = update_chat(item.update)
+                if chat in seen:
+                    continue
+                seen.add(chat)
+                if chat not in busy:
+                    jobs.append((self.webhook, item))
+                    if len(jobs) == limit:
+                        break
+            return jobs
 
     def finish_webhook_job(self, item: QueuedUpdate, error: str | None) -> None:
         """Record a webhook delivery: drop the update on success, remember the error else."""

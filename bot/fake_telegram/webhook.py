@@ -8,7 +8,8 @@ import json
 
 import httpx
 
-from .state import FakeState, Webhook
+from .state import FakeState, Webhook, update_chat
+from .update_queue import QueuedUpdate
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
@@ -47,7 +48,10 @@ class Notifier:
 
 
 class WebhookDeliverer:
-    """Posts pending updates to the webhook one at a time, in order, retrying until a 2xx."""
+    """Posts pending updates to the webhook as Telegram does: over up to the webhook's
+    ``max_connections`` connections at once, each chat's updates one at a time and in order
+    (the next only after the previous got a 2xx), retrying a failed one with a growing pause
+    while other chats go on."""
 
     def __init__(
         self,
@@ -63,25 +67,50 @@ class WebhookDeliverer:
         self.retry_delay = retry_delay
         self.max_retry_delay = max_retry_delay
         self.timeout = timeout
+        self._busy: set[int | None] = set()  # chats with a delivery (or a retry pause) running
+        self._delay: dict[int | None, float] = {}
 
     async def run(self) -> None:
         """Deliver forever (until cancelled)."""
-        delay = self.retry_delay
-        async with httpx.AsyncClient(timeout=self.timeout, trust_env=False) as client:
-            while True:
-                event = self.notifier.event()
-                job = self.state.next_webhook_job()
-                if job is None:
-                    await event.wait()
-                    continue
-                webhook, item = job
-                error = await self._post(client, webhook, item.update)
-                self.state.finish_webhook_job(item, error)
-                if error is None:
-                    delay = self.retry_delay
-                    continue
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.max_retry_delay)
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=100)
+        running: set[asyncio.Task[None]] = set()
+        client = httpx.AsyncClient(timeout=self.timeout, trust_env=False, limits=limits)
+        async with client:
+            try:
+                while True:
+                    event = self.notifier.event()
+                    webhook = self.state.webhook
+                    room = (webhook.max_connections if webhook else 1) - len(self._busy)
+                    jobs = self.state.next_webhook_jobs(busy=self._busy, limit=room)
+                    if not jobs:
+                        await event.wait()
+                        continue
+                    for webhook, item in jobs:
+                        chat = update_chat(item.update)
+                        self._busy.add(chat)
+                        task = asyncio.create_task(self._deliver(client, webhook, item, chat))
+                        running.add(task)
+                        task.add_done_callback(running.discard)
+            finally:
+                for task in running:
+                    task.cancel()
+                await asyncio.gather(*running, return_exceptions=True)
+
+    async def _deliver(
+        self, client: httpx.AsyncClient, webhook: Webhook, item: QueuedUpdate, chat: int | None
+    ) -> None:
+        try:
+            error = await self._post(client, webhook, item.update)
+            self.state.finish_webhook_job(item, error)
+            if error is None:
+                self._delay.pop(chat, None)
+                return
+            delay = self._delay.get(chat, self.retry_delay)
+            self._delay[chat] = min(delay * 2, self.max_retry_delay)
+            await asyncio.sleep(delay)
+        finally:
+            self._busy.discard(chat)
+            self.notifier.notify_threadsafe()
 
     @staticmethod
     async def _post(client: httpx.AsyncClient, webhook: Webhook, update: dict) -> str | None:
