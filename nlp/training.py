@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 DATA_DIR = Path(__file__).with_name("data")
 # Bump when the pipeline's architecture changes, so cached models are retrained.
-PIPELINE_VERSION = "5"
+PIPELINE_VERSION = "6"
 #: Below this calibrated confidence the intent is ``out_of_scope`` (light engine). Tuned on
 #: out-of-fold predictions of our own examples and on CLINC150's out-of-scope dev set
 #: (``python benchmarks/nlu.py --tune-oos``); never on an evaluation set.
@@ -67,9 +67,12 @@ CLASSIFIER_CONFIG: dict[str, dict[str, Any]] = {
         "pairs": False,
     },
 }
+#: Sentiment's embedding regression: C 0.3 by 5-fold CV on the airline train split (macro-F1
+#: of the calibrated ensemble with offsets: C 30 0.790, 10 0.793, 3 0.794, 1 0.795, 0.3 0.797,
+#: 0.1 0.798; 0.3 sits on the plateau).
 EMBEDDINGS_CONFIG: dict[str, dict[str, Any]] = {
     "intent": {"ngrams": "words,chars,pairs", "embeddings_weight": 2.0, "svm_c": 0.5},
-    "sentiment": {"embeddings_weight": 1.0, "embeddings_c": 3.0},
+    "sentiment": {"embeddings_weight": 1.0, "embeddings_c": 0.3},
 }
 
 
