@@ -143,9 +143,10 @@ class LoadDriver:
     """Closed loop over the fake server: every customer sends, waits for a reply, sends again.
 
     A customer stops waiting for a reply (counted lost unless it turns up later) once the bot
-    has answered ``2 x customers + 20`` other messages since, or after ``idle_timeout`` seconds
-    without any reply at all. ``hooks`` run once when the given fraction of messages is
-    answered (faults, a database restart).
+    has answered ``2 x customers + 20`` other messages since and ``min_wait`` seconds have
+    passed (a reply held up by the injected 429s, which a bot must wait out, is late, not
+    lost), or after ``idle_timeout`` seconds without any reply at all. ``hooks`` run once
+    when the given fraction of messages is answered (faults, a database restart).
     """
 
     def __init__(
@@ -154,6 +155,7 @@ class LoadDriver:
         customers: list[Customer],
         *,
         idle_timeout: float,
+        min_wait: float,
         hooks: list[tuple[float, Callable[[], None]]],
         on_progress: Callable[[int, int], None],
         alive: Callable[[], bool],
@@ -164,6 +166,7 @@ class LoadDriver:
         self.by_chat = {c.user_id: c for c in customers}
         self.replies: dict[int, list[float]] = {c.user_id: [] for c in customers}
         self.idle_timeout = idle_timeout
+        self.min_wait = min_wait
         self.hooks = sorted(hooks, key=lambda hook: hook[0])
         self.on_progress = on_progress
         self.total = sum(len(c.texts) for c in customers)
@@ -239,8 +242,13 @@ class LoadDriver:
     def _give_up_stalled(self) -> None:
         idle = time.time() - self.last_reply > self.idle_timeout
         patience = 2 * len(self.customers) + 20
+        now = time.time()
         for customer in self.customers:
-            if customer.waiting and (idle or self.reply_count - customer.global_before > patience):
+            overtaken = (
+                self.reply_count - customer.global_before > patience
+                and now - customer.sent_at[-1] > self.min_wait
+            )
+            if customer.waiting and (idle or overtaken):
                 customer.waiting = False
                 customer.gave_up += 1
                 self._send(customer)
@@ -635,6 +643,8 @@ class Bench:
                     fake,
                     customers,
                     idle_timeout=self.args.idle_timeout,
+                    # three 429s in a row on one reply make it wait 3 x retry_after
+                    min_wait=3 * self.args.retry_after + 2,
                     hooks=hooks,
                     on_progress=progress,
                     alive=lambda: bot.process.poll() is None,
