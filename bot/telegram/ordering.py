@@ -29,18 +29,20 @@ holds, and (b) orders them by update_id as far as both were stored when the lock
 
 **Limits.** Earlier pending updates are looked for only among those received in the last
 :data:`PENDING_WINDOW` (older leftovers, e.g. of a crashed polling run, are not replayed
-into a conversation long after the fact; Telegram redelivers an unanswered update by itself).
-If a worker dies in the middle of an update, that update is processed again when it is
-redelivered (or reached by a later update of its chat): its replies may then go out twice —
-at least once, never lost. "Processed" means the handlers ran, replies included; a reply
-that Telegram does not take now stays in the outbox and is sent by the scheduler's resend
-loop later, possibly after a later reply. A customer's message caught by an unreachable
-database in the middle waits for it and is handled again (answered, or its replies stored
-with the answer resumed: :func:`bot.services.conversation.handle_customer_message`); any
-other handler failure marks the update failed, as in polling mode, and it is not tried
-again. Updates
-without a chat or user (none of which the bot handles) are processed without a lock. On
-SQLite (a single worker) only the in-process lock exists.
+into a conversation long after the fact; Telegram redelivers an unanswered update by
+itself). If a worker dies in the middle of an update, that update is processed again when it
+is redelivered (or reached by a later update of its chat): a customer's message whose answer
+was committed then gets its stored replies sent, not a new answer (a reply goes out twice
+only if the worker died between Telegram taking it and its sent mark); other updates may be
+handled twice — at least once, never lost. "Processed" means the handlers ran, replies
+included; a reply that Telegram does not take now stays in the outbox and is sent by the
+scheduler's resend loop later, possibly after a later reply. A customer's message caught by
+an unreachable database in the middle waits for it and is handled again (answered, or its
+replies stored with the answer resumed:
+:func:`bot.services.conversation.handle_customer_message`); any other handler failure marks
+the update failed, as in polling mode, and it is not tried again. Updates without a chat or
+user (none of which the bot handles) are processed without a lock. On SQLite (a single
+worker) only the in-process lock exists.
 """
 
 from __future__ import annotations
