@@ -11,7 +11,7 @@ from telegram import Update
 
 from bot.services import conversation
 from bot.services.assistant import handle_message
-from bot.services.messages import IncomingMessage, Sender
+from bot.services.messages import IncomingCallback, IncomingMessage, Sender
 from bot.telegram import app
 from db import group_commit, queries
 from db.engine import session_scope
@@ -130,3 +130,27 @@ def test_without_the_outbox_a_stored_update_is_not_answered_again(services):
     assert first and first[0].outbox_id is None
     assert handle_message(services, _message("hello", 9003)) == []
     assert _outbox_rows(services) == []
+
+
+def test_a_button_press_caught_by_the_outage_is_answered_once_on_the_retry(services, monkeypatch):
+    from bot.services import buttons
+
+    calls = iter([True])
+
+    def pressed(press, chat):
+        if next(calls, False):
+            raise OperationalError("UPDATE", {}, Exception("server closed the connection"))
+        return [chat.reply("Noted, thanks!")]
+
+    monkeypatch.setitem(buttons.CUSTOMER_BUTTONS, "tst", pressed)
+    callback = IncomingCallback(
+        sender=Sender(user_id=6102, chat_id=6102, first_name="Di"), data="tst|1", update_id=9004
+    )
+    with pytest.raises(OperationalError):
+        buttons.handle_callback(services, callback, enqueue=True)
+    notice, replies = buttons.handle_callback(services, callback, enqueue=True)
+    assert notice is None and [r.text for r in replies] == ["Noted, thanks!"]
+    assert replies[0].outbox_id is not None
+    notice, again = buttons.handle_callback(services, callback, enqueue=True)  # once more
+    assert notice is None and [r.outbox_id for r in again] == [replies[0].outbox_id]
+    assert len(_outbox_rows(services)) == 1

@@ -39,6 +39,7 @@ class Press:
     callback: IncomingCallback
     args: list[str]
     now: datetime
+    enqueue: bool = False  # a customer's press: replies into the outbox with its answer
 
     @property
     def user_id(self) -> int:
@@ -50,11 +51,18 @@ STALE: Outcome = (STALE_BUTTON, [])
 
 
 def handle_callback(
-    services: Services, callback: IncomingCallback, *, now: datetime | None = None
+    services: Services,
+    callback: IncomingCallback,
+    *,
+    now: datetime | None = None,
+    enqueue: bool = False,
 ) -> Outcome:
-    """A button press: a short notice for the button, and replies (or edits) for chats."""
+    """A button press: a short notice for the button, and replies (or edits) for chats.
+    ``enqueue``: a customer's press is answered with its replies put in the outbox in the
+    same transaction, and a press handled before (a retry) gets its stored replies back (see
+    :func:`bot.services.conversation.handle_customer_message`)."""
     kind, *args = callback.data.split("|")
-    press = Press(services, callback, args, now or utcnow())
+    press = Press(services, callback, args, now or utcnow(), enqueue)
     if kind in STAFF_BUTTONS:
         if not services.is_staff(press.user_id):
             return STALE
@@ -167,9 +175,11 @@ def _customer_press(press: Press, handler: CustomerButton) -> Outcome:
     """Store the press as the customer's interaction, then let the handler answer it; a
     handler that returns None found nothing to act on (a stale or forged button)."""
     outcome: list[Reply] | None = None
+    called = False
 
     def respond(session: Session, stored: Stored) -> list[Reply]:
-        nonlocal outcome
+        nonlocal outcome, called
+        called = True
         chat_id = press.callback.sender.chat_id
         chat = stored_chat(press.services, session, stored, chat_id=chat_id, now=press.now)
         outcome = handler(press, chat)
@@ -182,7 +192,11 @@ def _customer_press(press: Press, handler: CustomerButton) -> Outcome:
         kind=InteractionKind.CALLBACK,
         update_id=press.callback.update_id,
     )
-    replies = handle_customer_message(press.services, message, now=press.now, respond=respond)
+    replies = handle_customer_message(
+        press.services, message, now=press.now, respond=respond, enqueue=press.enqueue
+    )
+    if not called and press.enqueue:  # handled before: its stored replies, if any are left
+        return None, replies
     return (None, replies) if outcome is not None else STALE
 
 

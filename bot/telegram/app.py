@@ -174,7 +174,11 @@ async def on_callback(update: Update, context: CrmContext) -> None:
         message_id=query.message.message_id if query.message is not None else None,
         update_id=update.update_id,
     )
-    notice, replies = await asyncio.to_thread(handle_callback, context.services, callback)
+    # As for messages: a press caught by an unreachable database waits and is handled again.
+    notice, replies = await while_unavailable(
+        lambda: asyncio.to_thread(handle_callback, context.services, callback, enqueue=True),
+        what=f"update {update.update_id}",
+    )
     await query.answer(notice)
     await send_replies(context, replies)
 
