@@ -7,6 +7,7 @@ import subprocess
 import sys
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlmodel import Session, select
 
@@ -30,6 +31,22 @@ def sender(user_id: int = 501, first_name: str = "Ada") -> Sender:
         username=f"user{user_id}",
         language_code="en",
     )
+
+
+def message_update(
+    update_id: int, chat: int, text: str = "hi", *, first_name: str = "A"
+) -> dict[str, Any]:
+    """A Bot API update with a text message in a private chat, as Telegram sends it."""
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id,
+            "date": 1_700_000_000,
+            "chat": {"id": chat, "type": "private"},
+            "from": {"id": chat, "is_bot": False, "first_name": first_name},
+            "text": text,
+        },
+    }
 
 
 def say(

@@ -17,22 +17,11 @@ from bot.telegram.chat_order import ChatOrderProcessor
 from db.engine import make_engine, make_session_factory, session_scope
 from db.group_commit import GroupCommit
 from db.models import InboundUpdate
+from tests.helpers import message_update
 
 
 def _update(update_id: int, chat: int) -> Update:
-    return Update.de_json(
-        {
-            "update_id": update_id,
-            "message": {
-                "message_id": update_id,
-                "date": 1_700_000_000,
-                "chat": {"id": chat, "type": "private"},
-                "from": {"id": chat, "is_bot": False, "first_name": "A"},
-                "text": "hi",
-            },
-        },
-        None,
-    )
+    return Update.de_json(message_update(update_id, chat), None)
 
 
 def test_chats_run_side_by_side_and_each_chat_keeps_its_order():
@@ -163,20 +152,3 @@ def test_staff_lookups_inside_sessions_never_deadlock(tmp_path, rounds):
         thread.join(timeout=20)
     assert not any(thread.is_alive() for thread in threads), "deadlocked"
     engine.dispose()
-
-
-def test_a_raw_update_is_stored_once_and_a_redelivery_is_told_apart(services: Services):
-    from db import queries
-
-    with session_scope(services.session_factory) as session:
-        first = queries.record_inbound_update(
-            session=session, update_id=42, kind="message", payload={"text": "hi\u0000"}
-        )
-        again = queries.record_inbound_update(
-            session=session, update_id=42, kind="message", payload={"text": "other"}
-        )
-    assert (first, again) == (True, False)
-    with session_scope(services.session_factory) as session:
-        row = session.get(InboundUpdate, 42)
-        assert row is not None and row.payload == {"text": "hi\u0000"}
-        assert row.received_at is not None and row.processed_at is None

@@ -12,7 +12,7 @@ from sqlmodel import SQLModel, select
 from db import migrate, queries
 from db.clock import utcnow
 from db.engine import make_engine, make_session_factory, session_scope
-from db.models import Customer, Interaction, Order
+from db.models import Customer, InboundUpdate, Interaction, Order
 
 
 @pytest.fixture
@@ -65,7 +65,7 @@ def test_indexes_for_staff_queries_exist(engine):
 def test_inbound_update_is_recorded_once(factory):
     with session_scope(factory) as session:
         assert queries.record_inbound_update(
-            session=session, update_id=1, kind="message", payload={"update_id": 1}
+            session=session, update_id=1, kind="message", payload={"text": "hi\u0000"}
         )
         assert not queries.record_inbound_update(
             session=session, update_id=1, kind="message", payload={"update_id": 1}
@@ -74,6 +74,10 @@ def test_inbound_update_is_recorded_once(factory):
         assert not queries.record_inbound_update(
             session=session, update_id=1, kind="message", payload={}
         )
+    with session_scope(factory) as session:  # the first one stays, exactly as it came
+        row = session.get(InboundUpdate, 1)
+        assert row is not None and row.payload == {"text": "hi\u0000"}
+        assert row.received_at is not None and row.processed_at is None
 
 
 def test_interaction_update_id_is_unique(factory):

@@ -16,18 +16,9 @@ from bot.telegram import app
 from db import group_commit, queries
 from db.engine import session_scope
 from db.models import Direction, InboundUpdate, OutboxMessage
-from tests.helpers import interactions
+from tests.helpers import interactions, message_update
 
-UPDATE = {
-    "update_id": 777001,
-    "message": {
-        "message_id": 1,
-        "date": 1_700_000_000,
-        "chat": {"id": 5, "type": "private"},
-        "from": {"id": 5, "is_bot": False, "first_name": "Ann"},
-        "text": "hi",
-    },
-}
+UPDATE = message_update(777001, 5, first_name="Ann")
 
 
 def test_update_waits_for_the_database_and_is_stored_once_it_is_back(services, monkeypatch):
