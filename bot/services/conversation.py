@@ -149,8 +149,9 @@ def _stored_before(session: Session, message: IncomingMessage) -> Stored | list[
     is no such message (the conflict was something else)."""
     if message.update_id is None:
         return None
-    if outbox.answered(session, message.update_id):
-        return outbox.pending_for_update(session, message.update_id)
+    replies = outbox.replies_to_update(session, message.update_id)
+    if replies is not None:
+        return replies
     inbound = queries.interaction_for_update(session=session, update_id=message.update_id)
     if inbound is None:
         return None

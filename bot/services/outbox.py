@@ -87,26 +87,22 @@ def enqueue(
     return [Outgoing(row.id or 0, reply) for row, reply in zip(rows, replies, strict=True)]
 
 
-def answered(session: Session, update_id: int) -> bool:
-    """Whether replies to this update were stored (the answer to it was committed)."""
-    found = session.exec(
-        select(OutboxMessage.id).where(OutboxMessage.update_id == update_id).limit(1)
-    ).first()
-    return found is not None
-
-
-def pending_for_update(session: Session, update_id: int) -> list[Reply]:
-    """The replies to this update not sent yet, in order, each with its ``outbox_id``."""
+def replies_to_update(session: Session, update_id: int) -> list[Reply] | None:
+    """None if no replies to this update were stored (its answer was not committed); else
+    those not sent yet, in order, each with its ``outbox_id``."""
     rows = session.exec(
         select(OutboxMessage)
-        .where(OutboxMessage.update_id == update_id, OutboxMessage.status == OutboxStatus.PENDING)
+        .where(OutboxMessage.update_id == update_id)
         .order_by(col(OutboxMessage.id))
     ).all()
+    if not rows:
+        return None
     replies = []
     for row in rows:
-        reply = _to_reply(row)
-        reply.outbox_id = row.id
-        replies.append(reply)
+        if row.status == OutboxStatus.PENDING:
+            reply = _to_reply(row)
+            reply.outbox_id = row.id
+            replies.append(reply)
     return replies
 
 
