@@ -118,8 +118,7 @@ def upsert_telegram_customer(
         if value is not None:
             setattr(customer, name, value)
     customer.last_seen_at = now
-    session.add(customer)
-    session.flush()
+    session.add(customer)  # flushed with the next statement (the session autoflushes)
     return customer
 
 
@@ -156,9 +155,9 @@ def open_conversation(
         conversation = Conversation(
             customer_id=customer_id, channel=channel, opened_at=now, updated_at=now
         )
-    conversation.updated_at = now
-    session.add(conversation)
-    session.flush()
+        session.add(conversation)
+        session.flush()  # its id
+    conversation.updated_at = now  # flushed with the next statement
     return conversation
 
 

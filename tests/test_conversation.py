@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 from sqlmodel import select
 
-from bot.services.assistant import UNKNOWN_COMMAND
-from bot.services.messages import split_text
+from bot.services.assistant import UNKNOWN_COMMAND, handle_message
+from bot.services.messages import IncomingMessage, split_text
 from db.engine import session_scope
 from db.models import Conversation, ConversationStatus, Customer, InboundUpdate
 from tests.conftest import STAFF_ID
-from tests.helpers import add_order, interactions, say, texts_to
+from tests.helpers import add_order, interactions, say, sender, texts_to
 
 
 def test_text_message_is_analysed_stored_and_answered(services):
@@ -38,6 +39,29 @@ def test_redelivered_update_is_stored_once_and_not_answered_twice(services):
     assert say(services, "where is my order?", update_id=900) == []
     with session_scope(services.session_factory) as session:
         assert [i.direction for i in interactions(session)] == ["in", "out"]
+
+
+def test_an_answer_loads_its_customer_once_and_its_replies_are_leased(services):
+    """The hot path: the customer and conversation read to store the message serve the
+    answer too (not loaded again after the message's commit), and the replies stored with
+    the answer are leased to the sender, so they go out without being read back."""
+    say(services, "hi", update_id=30)  # the customer and the conversation exist
+    statements: list[str] = []
+    engine = services.session_factory.kw["bind"]
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        message = IncomingMessage(sender(501), "what is your return policy", update_id=31)
+        replies = handle_message(services, message, enqueue=True)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert sum("FROM customers" in s for s in selects) == 1
+    assert sum("FROM conversations" in s for s in selects) == 1
+    assert replies and all(r.leased and r.outbox_id for r in replies)
 
 
 def test_track_order_reports_the_customers_latest_order(services):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
@@ -48,13 +48,19 @@ ANALYSED_KINDS = {
 
 @dataclass
 class Stored:
-    """The result of storing an inbound message: ids only, safe to use after commit."""
+    """The result of storing an inbound message: ids, safe to use after commit.
+
+    ``rows`` keeps the customer and conversation just loaded referenced while the message
+    is answered: a session's identity map holds its rows weakly, and without a reference the
+    answer's ``session.get`` would load them again.
+    """
 
     customer_id: int
     conversation_id: int
     interaction_id: int
     conversation_status: str
     first_name: str | None
+    rows: tuple[Customer, Conversation] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def of(cls, customer: Customer, conversation: Conversation, message: Interaction) -> Stored:
@@ -67,6 +73,7 @@ class Stored:
             interaction_id=message.id,
             conversation_status=conversation.status,
             first_name=customer.first_name,
+            rows=(customer, conversation),
         )
 
 

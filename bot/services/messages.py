@@ -73,7 +73,9 @@ class IncomingCallback:
 @dataclass(slots=True)
 class Reply:
     """A message to send. ``interaction_id`` is set once the reply was stored, ``outbox_id``
-    once it is in the outbox (stored together with the answer).
+    once it is in the outbox (stored together with the answer); ``leased`` while the outbox
+    row was just written by this process and nothing of it is sent yet (it is sent without
+    being read back).
 
     With ``photo`` (PNG bytes), the picture is sent first with ``caption``, then the text.
     With ``edit_message_id``, the bot's earlier message is edited instead (button paging).
@@ -90,6 +92,7 @@ class Reply:
     document: bytes | None = None
     filename: str | None = None
     outbox_id: int | None = None
+    leased: bool = False
 
 
 def split_text(text: str, *, limit: int = TELEGRAM_MAX_CHARS) -> list[str]:

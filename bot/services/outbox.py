@@ -83,7 +83,7 @@ def enqueue(
     session.add_all(rows)
     session.flush()
     for row, reply in zip(rows, replies, strict=True):
-        reply.outbox_id = row.id
+        reply.outbox_id, reply.leased = row.id, True
     return [Outgoing(row.id or 0, reply) for row, reply in zip(rows, replies, strict=True)]
 
 
@@ -109,6 +109,8 @@ def replies_to_update(session: Session, update_id: int) -> list[Reply] | None:
 def take(session: Session, outbox_ids: list[int], *, now: datetime) -> list[Outgoing]:
     """These stored replies, still pending, leased to the caller (who sends them now), with
     the steps already done; in the order of ``outbox_ids``."""
+    if not outbox_ids:
+        return []
     rows = {
         row.id: row
         for row in session.exec(

@@ -144,16 +144,25 @@ async def deliver(bot: Bot, services: Services, replies: list[Reply]) -> None:
     send them in order."""
     if not replies:
         return
-    for item in await _write(services, lambda session: _stored(session, replies)):
+    if all(reply.leased for reply in replies):  # stored with the answer: send them as they are
+        items = [outbox.Outgoing(reply.outbox_id or 0, reply) for reply in replies]
+    else:
+        items = await _write(services, lambda session: _stored(session, replies))
+    for item in items:
         await send_outgoing(bot, services, item)
 
 
 def _stored(session: Session, replies: list[Reply]) -> list[outbox.Outgoing]:
-    """The replies as outbox rows, in order: new ones stored, stored ones taken (a stored
-    reply sent meanwhile by the resend loop is left out)."""
+    """The replies as outbox rows, in order: new ones stored, those stored before taken (a
+    stored reply sent meanwhile by the resend loop is left out); leased ones as they are."""
     now = utcnow()
     new = [reply for reply in replies if reply.outbox_id is None]
     fresh = {item.outbox_id: item for item in outbox.enqueue(session, new, now=now)}
+    fresh.update(
+        (r.outbox_id, outbox.Outgoing(r.outbox_id, r))
+        for r in replies
+        if r.leased and r.outbox_id and r.outbox_id not in fresh
+    )
     earlier = [r.outbox_id for r in replies if r.outbox_id and r.outbox_id not in fresh]
     taken = {item.outbox_id: item for item in outbox.take(session, earlier, now=now)}
     found = (fresh.get(r.outbox_id or 0) or taken.get(r.outbox_id or 0) for r in replies)
