@@ -6,8 +6,9 @@ customers sending the same support questions (fixed seed). Every customer sends 
 waits for the reply, then sends the next one, so as many messages are in flight as there are
 customers. Measured per run: throughput (answered messages / time from the first injected
 message to the last reply), latency p50/p99 (the update being queued to the reply's
-sendMessage arriving at the fake server) and lost and duplicated replies (each message should
-get exactly one; replies are matched to messages per chat, in order). In the same run: the
+sendMessage arriving at the fake server), the bot's CPU time per message (its processes,
+from /proc: what bounds throughput on loopback) and lost and duplicated replies (each message
+should get exactly one; replies are matched to messages per chat, in order). In the same run: the
 load with 3 x 429 and 3 x 502 injected on sendMessage and 3 x 502 on getUpdates; with
 --pg-restart, PostgreSQL restarted during a run; with --workers N, `crmbot serve --workers N`
 against one worker. Prints the runs, then the targets.
@@ -554,6 +555,30 @@ class Row:
     skipped: str | None = None
     notes: list[str] = field(default_factory=list)
     planned_faults: int = 0
+    cpu_seconds: float | None = None  # the bot's processes, during the run
+
+    @property
+    def cpu_ms_per_message(self) -> str:
+        if self.cpu_seconds is None or self.outcome is None or not self.outcome.answered:
+            return "—"
+        return f"{self.cpu_seconds * 1000 / self.outcome.answered:.1f}"
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) of a process and all its descendants so far, from /proc
+    (None where there is no /proc, or the process is gone)."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total, todo = 0.0, [pid]
+    try:
+        while todo:
+            current = todo.pop()
+            fields = Path(f"/proc/{current}/stat").read_text().rpartition(")")[2].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+    except (OSError, ValueError, IndexError):
+        return None
+    return total
 
 
 ERROR_LINE = re.compile(r"error while handling update \d+: (\w+)")
@@ -615,7 +640,13 @@ class Bench:
                         # every benchmark customer writes a message as soon as the previous
                         # one is answered, far faster than a person: per-user throttling
                         # would answer them with its notice, so it is set out of the way
-                        extra_env={"CRMBOT_FLOOD_MESSAGES": "100000"},
+                        # and no catch-up at start: depending on the time of day it would run
+                        # the nightly refresh or a digest during the run (a one-off, not the
+                        # cost of messages)
+                        extra_env={
+                            "CRMBOT_FLOOD_MESSAGES": "100000",
+                            "CRMBOT_MISFIRE_GRACE_HOURS": "0",
+                        },
                         **serve,
                     )
                 )
@@ -649,7 +680,11 @@ class Bench:
                     on_progress=progress,
                     alive=lambda: bot.process.poll() is None,
                 )
+                cpu_before = cpu_seconds(bot.process.pid)
                 row.outcome = driver.run()
+                cpu_after = cpu_seconds(bot.process.pid)
+                if cpu_before is not None and cpu_after is not None:
+                    row.cpu_seconds = cpu_after - cpu_before
             if restart is not None:
                 restart.join()
                 if restart.error:
@@ -809,7 +844,8 @@ def describe(row: Row) -> str:
         return f"{head}: {row.skipped}"
     o = row.outcome
     return (
-        f"{head}: {o.throughput:.1f} msgs/s, lost {o.lost}, duplicated {o.duplicated}"
+        f"{head}: {o.throughput:.1f} msgs/s, CPU {row.cpu_ms_per_message} ms/msg, "
+        f"lost {o.lost}, duplicated {o.duplicated}"
         f"{'; ' if row.notes else ''}{'; '.join(row.notes)}"
     )
 
@@ -818,13 +854,13 @@ def raw_table(rows: list[Row], title: str) -> Table:
     table = Table(title=title)
     for column in ("bot", "run", "mode", "db"):
         table.add_column(column)
-    for column in ("msgs", "msgs/s", "p50 ms", "p99 ms", "lost", "dup"):
+    for column in ("msgs", "msgs/s", "p50 ms", "p99 ms", "CPU ms/msg", "lost", "dup"):
         table.add_column(column, justify="right")
     table.add_column("note")
     for row in rows:
         s = row.scenario
         if row.outcome is None:
-            table.add_row(s.bot, s.run, s.mode, s.database, *["—"] * 6, row.skipped)
+            table.add_row(s.bot, s.run, s.mode, s.database, *["—"] * 7, row.skipped)
             continue
         o = row.outcome
         p50 = f"{percentile(o.latencies_ms, 0.5):.0f}" if o.latencies_ms else "—"
@@ -838,6 +874,7 @@ def raw_table(rows: list[Row], title: str) -> Table:
             f"{o.throughput:.1f}",
             p50,
             p99,
+            row.cpu_ms_per_message,
             _flag(o.lost),
             _flag(o.duplicated),
             "see below" if row.notes else "",
