@@ -145,3 +145,46 @@ def test_a_button_press_caught_by_the_outage_is_answered_once_on_the_retry(servi
     notice, again = buttons.handle_callback(services, callback, enqueue=True)  # once more
     assert notice is None and [r.outbox_id for r in again] == [replies[0].outbox_id]
     assert len(_outbox_rows(services)) == 1
+
+
+def test_a_staff_command_in_a_group_waits_out_the_outage(services, settings, monkeypatch):
+    """In the staff group too, an update caught by an outage waits and is answered after it,
+    rather than being marked failed (the real bot, in process, against the fake server)."""
+    from pydantic import SecretStr
+
+    from bot.fake_telegram import FakeTelegramServer
+    from bot.fake_telegram.bot_process import TOKEN
+    from tests.conftest import STAFF_ID
+
+    real, calls = app.handle_message, []
+
+    def flaky(*args, **kwargs):
+        calls.append(args[1].text)
+        if len(calls) == 1:
+            raise OperationalError("SELECT", {}, Exception("server closed the connection"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(app, "handle_message", flaky)
+    group = -100500
+    with FakeTelegramServer() as fake:
+        configured = settings.model_copy(
+            update={
+                "telegram_token": SecretStr(TOKEN),
+                "telegram_api_url": fake.base_url,
+                "telegram_file_url": fake.base_file_url,
+            }
+        )
+        application = app.build_application(configured, services)
+        raw = fake.inject_command("/help", user_id=STAFF_ID, chat_id=group, chat_type="supergroup")
+
+        async def handle() -> None:
+            async with application:
+                await application.process_update(Update.de_json(raw, application.bot))
+
+        asyncio.run(handle())
+        sent = [m["text"] for m in fake.sent_messages(group)]
+    assert calls == ["/help", "/help"]  # tried again once the database answered
+    assert len(sent) == 1 and "/customer" in sent[0]
+    with session_scope(services.session_factory) as session:
+        row = session.get(InboundUpdate, raw["update_id"])
+        assert row is not None and row.processed_at is not None and row.error is None

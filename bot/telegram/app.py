@@ -148,8 +148,11 @@ async def on_group_message(update: Update, context: CrmContext) -> None:
         return
     if message.command is None and message.reply_to_text is None:
         return  # staff chat talk; a reply to a card is an answer to the customer
-    if context.services.is_staff(message.sender.user_id):
-        replies = await asyncio.to_thread(handle_message, context.services, message)
+    if context.services.is_staff(message.sender.user_id):  # waits out an outage, as above
+        replies = await while_unavailable(
+            lambda: asyncio.to_thread(handle_message, context.services, message),
+            what=f"update {update.update_id}",
+        )
         await send_replies(context, replies)
     elif update.effective_message is not None and message.command is not None:
         await update.effective_message.reply_text(GROUP_HINT)
