@@ -63,9 +63,35 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
+def read_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session for reading only, for long reads (the nightly refresh, big reports).
+
+    It does not take this process's SQLite turn (:func:`session_scope`), so customers'
+    messages are stored and answered while it reads: in WAL mode a reader neither waits for
+    the writer nor holds it up. The database refuses writes in it (SQLite ``query_only``,
+    a PostgreSQL read-only transaction), and it ends with a rollback.
+    """
+    engine: Engine = factory.kw["bind"]
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as connection:
+        connection.exec_driver_sql(
+            "PRAGMA query_only = ON" if sqlite else "SET TRANSACTION READ ONLY"
+        )
+        session = factory(bind=connection)
+        try:
+            yield session
+        finally:
+            session.close()
+            connection.rollback()
+            if sqlite:  # the connection goes back to the pool: writable again
+                connection.exec_driver_sql("PRAGMA query_only = OFF")
+                connection.commit()
+
+
+@contextmanager
 def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session that commits on success and rolls back on any error (on SQLite, one such
-    session at a time in this process)."""
+    session at a time in this process: keep them short; long reads go in :func:`read_scope`)."""
     lock = _SQLITE_LOCKS.get(factory.kw.get("bind"))  # type: ignore[arg-type]
     with lock if lock is not None else nullcontext():
         session = factory()

@@ -86,3 +86,38 @@ def test_digest_command_sends_text_and_chart(shop):
 def test_analytics_commands_are_refused_to_customers(shop):
     for command in ("/segments", "/segment Champions", "/customer 1", "/atrisk", "/digest"):
         assert say(shop, command)[0].text == UNKNOWN_COMMAND
+
+
+def test_customers_are_answered_while_the_refresh_computes(shop, monkeypatch):
+    """The refresh reads and computes outside the SQLite turn: a customer's message is
+    stored and answered while it is mid-way (it used to wait for the whole refresh)."""
+    import threading
+
+    from bot.services import refresh
+
+    inside, release = threading.Event(), threading.Event()
+    real = refresh.score_rfm
+
+    def held(*args, **kwargs):
+        inside.set()
+        release.wait(60)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(refresh, "score_rfm", held)
+    done: list = []
+    worker = threading.Thread(
+        target=lambda: done.append(run_refresh(shop, as_of=datetime.now(UTC)))
+    )
+    worker.start()
+    try:
+        assert inside.wait(60), "the refresh reached its scoring step"
+        answered: list = []
+        customer = threading.Thread(target=lambda: answered.append(say(shop, "hello there")))
+        customer.start()
+        customer.join(60)  # a bound for a failing run only: without the fix this waits
+        answered_meanwhile = bool(answered and answered[0])
+    finally:
+        release.set()
+        worker.join(60)
+    assert answered_meanwhile
+    assert done and done[0].customers > 0  # and the refresh finished, snapshot written

@@ -29,7 +29,7 @@ from bot.services.digest import PERIODS, build_digest, digest_replies
 from bot.services.flows import set_marketing_consent
 from bot.services.messages import Button, IncomingMessage, Reply
 from db import customer_queries as cq
-from db.engine import session_scope
+from db.engine import read_scope, session_scope
 from db.models import AuditAction, Customer, InteractionKind
 
 
@@ -193,28 +193,30 @@ def privacy_command(call: CommandCall) -> list[Reply]:
 
 
 def stats(call: CommandCall) -> list[Reply]:
-    with session_scope(call.services.session_factory) as session:
+    with read_scope(call.services.session_factory) as session:
         report = staff.compute_stats(call.services, session, now=call.now)
     return [Reply(call.chat_id, staff.render_stats(report))]
 
 
-def _audit_list(call: CommandCall, session: Session, name: str, viewed: list[int]) -> None:
-    """A staff list that names customers counts as reading each of them."""
+def _audit_list(call: CommandCall, name: str, viewed: list[int]) -> None:
+    """A staff list that names customers counts as reading each of them. (Reports read in a
+    :func:`~db.engine.read_scope`, so as not to hold up customers; this is the write.)"""
     if viewed:
-        audit.record(
-            session,
-            action=AuditAction.LIST_VIEWED,
-            now=call.now,
-            actor_telegram_id=call.message.sender.user_id,
-            detail={"list": name, "customers": viewed},
-        )
+        with session_scope(call.services.session_factory) as session:
+            audit.record(
+                session,
+                action=AuditAction.LIST_VIEWED,
+                now=call.now,
+                actor_telegram_id=call.message.sender.user_id,
+                detail={"list": name, "customers": viewed},
+            )
 
 
 def handoffs(call: CommandCall) -> list[Reply]:
     viewed: list[int] = []
-    with session_scope(call.services.session_factory) as session:
+    with read_scope(call.services.session_factory) as session:
         text = staff.list_handoffs(session, now=call.now, viewed=viewed)
-        _audit_list(call, session, "handoffs", viewed)
+    _audit_list(call, "handoffs", viewed)
     return [Reply(call.chat_id, text)]
 
 
@@ -260,7 +262,7 @@ def resolve(call: CommandCall) -> list[Reply]:
 
 
 def segments(call: CommandCall) -> list[Reply]:
-    with session_scope(call.services.session_factory) as session:
+    with read_scope(call.services.session_factory) as session:
         return [Reply(call.chat_id, customers.segments_overview(session))]
 
 
@@ -333,7 +335,7 @@ def audit_command(call: CommandCall) -> list[Reply]:
 
 
 def offers_command(call: CommandCall) -> list[Reply]:
-    with session_scope(call.services.session_factory) as session:
+    with read_scope(call.services.session_factory) as session:
         text = offers.offer_report(session, call.args or None, now=call.now, tz=call.services.tz)
     return [Reply(call.chat_id, text)]
 
@@ -361,9 +363,9 @@ def staff_command(call: CommandCall) -> list[Reply]:
 
 def atrisk(call: CommandCall) -> list[Reply]:
     viewed: list[int] = []
-    with session_scope(call.services.session_factory) as session:
+    with read_scope(call.services.session_factory) as session:
         text = customers.at_risk(session, viewed=viewed)
-        _audit_list(call, session, "atrisk", viewed)
+    _audit_list(call, "atrisk", viewed)
     return [Reply(call.chat_id, text)]
 
 
@@ -371,9 +373,9 @@ def digest(call: CommandCall) -> list[Reply]:
     period = call.args.strip().lower() or "day"
     if period not in PERIODS:
         return [Reply(call.chat_id, "Usage: /digest [day|week]")]
-    with session_scope(call.services.session_factory) as session:
+    with read_scope(call.services.session_factory) as session:
         built = build_digest(call.services, session, period=period, until=call.now)
-        _audit_list(call, session, "digest", built.named_customers)
+    _audit_list(call, "digest", built.named_customers)
     return digest_replies(built, [call.chat_id])
 
 

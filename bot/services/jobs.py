@@ -22,7 +22,7 @@ from bot.services.messages import Reply
 from bot.services.schedule import Schedule
 from db import queries
 from db.clock import utcnow
-from db.engine import session_scope
+from db.engine import read_scope, session_scope
 from db.models import JobStatus
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def _digest(period: str) -> Callable[[Services, datetime], JobReport]:
     def run(services: Services, scheduled_for: datetime) -> JobReport:
         from bot.services.digest import build_digest, digest_replies
 
-        with session_scope(services.session_factory) as session:
+        with read_scope(services.session_factory) as session:
             digest = build_digest(services, session, period=period, until=scheduled_for)
         replies = digest_replies(digest, services.staff_destinations())
         return JobReport(counts=digest.counts(), replies=replies)

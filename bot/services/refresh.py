@@ -25,7 +25,7 @@ from bot.services.context import Services
 from bot.services.satisfaction import score_customers
 from db import analytics_queries as aq
 from db.bulk import insert_rows
-from db.engine import session_scope
+from db.engine import read_scope, session_scope
 from db.models import CustomerSnapshot
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,9 @@ def run_refresh(
         report(name, STEPS.index(name), len(STEPS))
 
     snapshot_day = as_of.astimezone(services.tz).date()
-    with session_scope(services.session_factory) as session:
+    # Read and compute without holding the SQLite turn (customers are answered meanwhile);
+    # only the snapshot is written in a transaction of its own.
+    with read_scope(services.session_factory) as session:
         step("orders")
         orders = aq.order_aggregates(session=session, as_of=as_of)
         # Everyone known by then: imported customers are created at import time, so those
@@ -162,7 +164,8 @@ def run_refresh(
             _align(ids, summary.customer_ids, clv.expected_purchases, np.nan) if clv else None
         )
         value = _align(ids, summary.customer_ids, clv.clv, np.nan) if clv else None
-        step("snapshot")
+    step("snapshot")
+    with session_scope(services.session_factory) as session:
         _store_snapshot(
             session,
             snapshot_day,
