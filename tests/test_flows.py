@@ -125,10 +125,13 @@ def test_missing_order_number_is_asked_for_and_remembered(services):
 
 def test_unknown_numbers_are_asked_again_then_a_person_is_offered(services):
     say(services, "where is my order?")
-    (again,) = texts_to(say(services, "7777"), CUSTOMER)
-    assert "couldn't find" in again
-    replies = say(services, "8888")
-    assert "couldn't find" in texts_to(replies, CUSTOMER)[0]
+    replies = say(services, "7777")
+    (again,) = texts_to(replies, CUSTOMER)
+    assert "couldn't find" in again and "check the number" in again
+    assert button_data(replies, CUSTOMER) == []  # one wrong number: asked again
+    replies = say(services, "8888")  # still read as the answer to the question
+    assert "couldn't find an order 8888" in texts_to(replies, CUSTOMER)[0]
+    assert "colleague can look the order up" in texts_to(replies, CUSTOMER)[0]
     assert button_data(replies, CUSTOMER) == ["hum"]
 
 

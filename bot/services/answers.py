@@ -26,6 +26,7 @@ REQUIRED_TEXTS = (
     "kept",
     "clarify",
     "clarify_none",
+    "order_number_give_up",
     "talk_to_person",
     "csat_question",
     "csat_reminder",

@@ -60,7 +60,7 @@ def continue_pending(
         order_flow = order_flows.ORDER_FLOWS.get(probe.action.flow or "")
         if order_flow is None:
             return None
-        return order_flow(probe, attempts=max(1, waiting.attempts))
+        return order_flow(probe, attempts=waiting.attempts, answer=True)
     if waiting.kind == Asked.FORGET and (YES.match(text) or NO.match(text)):
         from bot.services.privacy_flows import typed_answer
 

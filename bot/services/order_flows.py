@@ -84,10 +84,11 @@ def own_order(chat: Chat, external_id: str) -> Order | None:
 
 
 def _ask_number(chat: Chat, intent: str, *, attempts: int, text: str) -> list[Reply]:
+    """Ask for the order number; ``attempts``: numbers the customer tried in vain so far."""
     if attempts >= MAX_ATTEMPTS:
         return [
             chat.reply(
-                f"{text} {chat.say('clarify_none')}",
+                f"{text} {chat.say('order_number_give_up')}",
                 [[Button(chat.say("talk_to_person"), "hum")]],
             )
         ]
@@ -108,12 +109,14 @@ def _not_found(chat: Chat, intent: str, order_id: str, attempts: int) -> list[Re
 # --- status and refunds ------------------------------------------------------------------
 
 
-def order_status(flow: FlowInput, *, attempts: int = 0) -> list[Reply]:
+def order_status(flow: FlowInput, *, attempts: int = 0, answer: bool = False) -> list[Reply]:
     """``track_order``, ``get_refund``, ``track_refund``: the order's status and date, then
-    the intent's own text (the refund rules, for instance)."""
+    the intent's own text (the refund rules, for instance). ``answer``: the message answers
+    the bot's question for the number (so a bare number counts); ``attempts``: numbers the
+    customer tried in vain before."""
     intent = flow.action.intent
     templates = flow.services.answers.order_status
-    number = order_number(flow, bare=attempts > 0)
+    number = order_number(flow, bare=answer)
     if number is not None:
         order = own_order(flow, number)
         if order is None:
@@ -132,17 +135,17 @@ def order_status(flow: FlowInput, *, attempts: int = 0) -> list[Reply]:
 # --- cancel and change -------------------------------------------------------------------
 
 
-def cancel_order(flow: FlowInput, *, attempts: int = 0) -> list[Reply]:
-    return _pick_then_confirm(flow, attempts=attempts)
+def cancel_order(flow: FlowInput, *, attempts: int = 0, answer: bool = False) -> list[Reply]:
+    return _pick_then_confirm(flow, attempts=attempts, answer=answer)
 
 
-def change_order(flow: FlowInput, *, attempts: int = 0) -> list[Reply]:
-    return _pick_then_confirm(flow, attempts=attempts)
+def change_order(flow: FlowInput, *, attempts: int = 0, answer: bool = False) -> list[Reply]:
+    return _pick_then_confirm(flow, attempts=attempts, answer=answer)
 
 
-def _pick_then_confirm(flow: FlowInput, *, attempts: int) -> list[Reply]:
+def _pick_then_confirm(flow: FlowInput, *, attempts: int, answer: bool) -> list[Reply]:
     intent = flow.action.intent
-    number = order_number(flow, bare=attempts > 0)
+    number = order_number(flow, bare=answer)
     if number is not None:
         order = own_order(flow, number)
         if order is None:
@@ -226,10 +229,13 @@ def change_details(chat: Chat, data: dict[str, object]) -> list[Reply]:
 
 
 class OrderFlow(Protocol):
-    def __call__(self, flow: FlowInput, *, attempts: int = 0) -> list[Reply]: ...
+    def __call__(
+        self, flow: FlowInput, *, attempts: int = 0, answer: bool = False
+    ) -> list[Reply]: ...
 
 
-# answers.yml flow names; ``attempts`` counts order numbers already not found.
+# answers.yml flow names; ``attempts`` counts order numbers already not found, ``answer``
+# says the message answers the bot's question for one.
 ORDER_FLOWS: dict[str, OrderFlow] = {
     "order_status": order_status,
     "cancel_order": cancel_order,
