@@ -23,7 +23,7 @@ import nlp.entities  # noqa: F401 - registers the crm_entities factory
 from nlp.analysis import OUT_OF_SCOPE, Analysis, Entity
 from nlp.classifier import SklearnTextClassifier, scores
 from nlp.entities import CRMEntityRecognizer, extract_entities
-from nlp.text import MAX_ANALYSED_CHARS, has_words
+from nlp.text import MAX_ANALYSED_CHARS, has_words, model_text
 from nlp.training import (
     BLANK_TOKENIZER,
     CLARIFY_BAND,
@@ -133,9 +133,11 @@ class NLU:
         top, confidence = intents[0] if intents else (OUT_OF_SCOPE, 0.0)
         in_scope = [(k, v) for k, v in intents if k != OUT_OF_SCOPE]
         intent = top
-        if not has_words(doc.text) or confidence < self.oos_threshold:
+        # Words, digits, or emoji and emoticons the models read as words ("👍" -> "good").
+        readable = has_words(model_text(doc.text))
+        if not readable or confidence < self.oos_threshold:
             intent = OUT_OF_SCOPE
-        if has_words(doc.text):
+        if readable:
             sentiment = max(sentiments, key=sentiments.__getitem__) if sentiments else "neutral"
             score = sentiments.get("positive", 0.0) - sentiments.get("negative", 0.0)
         else:

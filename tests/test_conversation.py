@@ -208,3 +208,19 @@ def test_a_flooding_user_gets_one_notice_and_every_message_is_stored(services):
     assert len(inbound) == services.flood_messages + 8, "nothing is lost"
     later = start + services.flood_window * 3
     assert texts_to(say(services, "where is my order?", now=later), 501) != [FLOOD_TEXT]
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "sentiment"),
+    [("👍", "thanks", "positive"), ("🙏", "thanks", "positive"), ("😡", None, "negative")],
+)
+def test_an_emoji_alone_is_read_like_words(services, text, intent, sentiment):
+    """Telegram users answer with an emoji: it gets an intent and a mood like the word it
+    stands for, instead of counting as an empty message."""
+    replies = say(services, text, update_id=61)
+    with session_scope(services.session_factory) as session:
+        inbound = interactions(session)[0]
+    assert inbound.text == text and inbound.sentiment == sentiment
+    if intent is not None:
+        assert inbound.intent == intent
+        assert texts_to(replies, 501)[0].startswith("You're welcome")
