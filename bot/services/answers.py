@@ -23,6 +23,7 @@ REQUIRED_TEXTS = (
     "cannot_change",
     "ask_change_details",
     "change_handed_over",
+    "payment_handed_over",
     "kept",
     "clarify",
     "clarify_none",

@@ -61,6 +61,10 @@ def continue_pending(
         if order_flow is None:
             return None
         return order_flow(probe, attempts=waiting.attempts, answer=True)
+    if waiting.kind == Asked.PAYMENT_DETAILS and analysis is not None:
+        if not _payment_details(analysis):
+            return None  # something else ("ok, thanks"): answered as a new message
+        return _payment_check(chat)
     if waiting.kind == Asked.FORGET and (YES.match(text) or NO.match(text)):
         from bot.services.privacy_flows import typed_answer
 
@@ -92,6 +96,36 @@ def handoff(flow: FlowInput) -> list[Reply]:
         chat_id=flow.chat_id,
         text=flow.text(flow.action.text),
         now=flow.now,
+    )
+
+
+# --- payment problems --------------------------------------------------------------------
+
+
+def payment_issue(flow: FlowInput) -> list[Reply]:
+    """``payment_issue``: the advice of answers.yml, which asks for the date and amount of a
+    payment that went wrong; once the customer gives them (now or in the next message), a
+    person checks the payment."""
+    if _payment_details(flow.analysis):
+        return _payment_check(flow)
+    flow.ask(Asked.PAYMENT_DETAILS)
+    return [flow.reply(flow.text(flow.action.text))]
+
+
+def _payment_details(analysis: Analysis) -> bool:
+    return any(e.label in ("DATE", "MONEY") for e in analysis.entities)
+
+
+def _payment_check(chat: Chat) -> list[Reply]:
+    return hand_over(
+        chat.services,
+        chat.session,
+        chat.customer,
+        chat.conversation,
+        reason="payment_check",
+        chat_id=chat.chat_id,
+        text=chat.say("payment_handed_over"),
+        now=chat.now,
     )
 
 
@@ -147,6 +181,7 @@ def forget_flow(flow: FlowInput) -> list[Reply]:
 FLOWS: dict[str, Flow] = {
     **order_flows.ORDER_FLOWS,
     "handoff": handoff,
+    "payment_issue": payment_issue,
     "opt_out": opt_out,
     "offers": offers_flow,
     "mydata": mydata_flow,

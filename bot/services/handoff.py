@@ -33,6 +33,7 @@ REASONS = {
     "complaint": "complaint",
     "negative": "two negative messages in a row",
     "not_understood": "the bot did not understand twice",
+    "payment_check": "payment to check (date and amount in the messages)",
 }
 
 

@@ -21,6 +21,7 @@ class Asked(StrEnum):
     CLARIFY = "clarify"  # data: options (intents offered), interaction_id (the message)
     CONFIRM = "confirm"  # data: action ("cancel_order" / "change_order"), order_id
     CHANGE_DETAILS = "change_details"  # data: order_id
+    PAYMENT_DETAILS = "payment_details"  # no data: the date and amount of a payment
     SURVEY_COMMENT = "survey_comment"  # data: survey_id
     FORGET = "forget"  # no data: the customer asked to erase their data
 
