@@ -147,6 +147,18 @@ def test_missing_order_number_is_asked_for_and_remembered(services):
     assert "5551" in answer and "shipped" in answer
 
 
+def test_an_order_number_alone_gets_that_orders_status(services):
+    """Answers such as the delivery times say "send me your order number": the number,
+    sent on its own, is understood without a question open."""
+    add_order(services, user_id=CUSTOMER, external_id="20931", status=OrderStatus.SHIPPED)
+    (times,) = texts_to(say(services, "how long does delivery take?"), CUSTOMER)
+    assert "order number" in times
+    (status,) = texts_to(say(services, "20931"), CUSTOMER)
+    assert "20931" in status and "shipped" in status
+    (unknown,) = texts_to(say(services, "#55555"), CUSTOMER)
+    assert "couldn't find an order 55555" in unknown
+
+
 def test_unknown_numbers_are_asked_again_then_a_person_is_offered(services):
     say(services, "where is my order?")
     replies = say(services, "7777")

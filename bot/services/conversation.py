@@ -20,7 +20,7 @@ from bot.services import handoff, outbox, pending
 from bot.services.chat import Chat
 from bot.services.clarify import ask_back
 from bot.services.context import Services
-from bot.services.flows import continue_pending, run_action
+from bot.services.flows import continue_pending, order_number_alone, run_action
 from bot.services.messages import IncomingMessage, Reply
 from db import queries
 from db.clock import utcnow
@@ -300,6 +300,9 @@ def answer(
         session.add(customer)
     if analysis is None:
         return [chat.reply(services.answers.media_text(message.kind))]
+    status = order_number_alone(chat, analysis, message.text)
+    if status is not None:
+        return status
     reason = handoff.trigger(
         services, session, conversation, analysis, interaction_id=stored.interaction_id
     )

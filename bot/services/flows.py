@@ -21,7 +21,7 @@ from bot.services.messages import Reply
 from bot.services.pending import Asked, Pending
 from bot.services.privacy import record_consent
 from db.models import Customer
-from nlp import Analysis
+from nlp import OUT_OF_SCOPE, Analysis
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,20 @@ def continue_pending(
 
         return record_comment(chat, waiting.data, text)
     return None
+
+
+def order_number_alone(chat: Chat, analysis: Analysis, text: str) -> list[Reply] | None:
+    """A message that is nothing but an order number, which the NLU cannot place, gets that
+    order's status (answers such as the delivery times invite the number without a question
+    open); None for any other message."""
+    if analysis.intent != OUT_OF_SCOPE or not order_flows.BARE_ORDER_ID.match(text):
+        return None
+    action = chat.services.answers.actions.get("track_order")
+    order_flow = order_flows.ORDER_FLOWS.get(action.flow or "") if action else None
+    if action is None or order_flow is None:
+        return None
+    probe = chat.flow(analysis, action, message_text=text)
+    return order_flow(probe, answer=True)
 
 
 # --- handoff -----------------------------------------------------------------------------
