@@ -254,6 +254,23 @@ def test_two_negative_messages_in_a_row_hand_over(services):
     assert conversation_of(services).status == ConversationStatus.WAITING_HUMAN
 
 
+def test_the_same_question_twice_gets_the_answer_and_a_person_offered(services):
+    (answer,) = texts_to(say(services, "how do I sign up"), CUSTOMER)
+    replies = say(services, "how do I register an account")
+    (again,) = texts_to(replies, CUSTOMER)
+    assert again.startswith(answer) and "pass you to a colleague" in again
+    assert button_data(replies, CUSTOMER) == ["hum"]
+    assert texts_to(replies, STAFF_ID) == [], "offered, not handed over"
+
+
+def test_thanks_twice_or_two_order_questions_are_answered_as_usual(services):
+    add_order(services, user_id=CUSTOMER, external_id="5551", status=OrderStatus.SHIPPED)
+    say(services, "thanks!")
+    assert texts_to(say(services, "thank you so much"), CUSTOMER)[0].startswith("You're welcome")
+    say(services, "where is my order 5551?")
+    assert "5551" in texts_to(say(services, "where is order 5551 now?"), CUSTOMER)[0]
+
+
 def test_a_complaint_hands_over(services):
     replies = say(services, "I want to make a formal complaint about your courier")
     (card,) = texts_to(replies, STAFF_ID)

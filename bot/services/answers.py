@@ -27,6 +27,7 @@ REQUIRED_TEXTS = (
     "kept",
     "clarify",
     "clarify_none",
+    "asked_again",
     "order_number_give_up",
     "talk_to_person",
     "csat_question",

@@ -21,7 +21,7 @@ from bot.services.chat import Chat
 from bot.services.clarify import ask_back
 from bot.services.context import Services
 from bot.services.flows import continue_pending, order_number_alone, run_action
-from bot.services.messages import IncomingMessage, Reply
+from bot.services.messages import Button, IncomingMessage, Reply
 from db import queries
 from db.clock import utcnow
 from db.engine import session_scope
@@ -37,6 +37,8 @@ from nlp import Analysis
 
 log = logging.getLogger(__name__)
 
+# Intents that may come twice in a row without meaning the answer did not help.
+SMALL_TALK = frozenset({"greet", "goodbye", "thanks"})
 # Kinds whose text (or caption) the NLU reads and the bot answers.
 ANALYSED_KINDS = {
     InteractionKind.TEXT,
@@ -303,9 +305,10 @@ def answer(
     status = order_number_alone(chat, analysis, message.text)
     if status is not None:
         return status
-    reason = handoff.trigger(
-        services, session, conversation, analysis, interaction_id=stored.interaction_id
+    previous = handoff.previous_message(
+        services, session, conversation, before_id=stored.interaction_id
     )
+    reason = handoff.trigger(services, analysis, previous)
     if reason is not None:
         return handoff.hand_over(
             services,
@@ -319,7 +322,17 @@ def answer(
         )
     if services.nlu.needs_clarification(analysis):
         return ask_back(chat, analysis, interaction_id=stored.interaction_id)
-    return run_action(chat, analysis, message_text=message.text)
+    replies = run_action(chat, analysis, message_text=message.text)
+    if (
+        analysis.intent not in SMALL_TALK
+        and services.answers.action(analysis.intent).flow is None
+        and handoff.asked_again(services, analysis, previous)
+        and replies
+        and not replies[-1].buttons
+    ):  # the same answer again may not help: a person is offered with it
+        replies[-1].text += f"\n\n{chat.say('asked_again')}"
+        replies[-1].buttons = [[Button(chat.say("talk_to_person"), "hum")]]
+    return replies
 
 
 def store_outbound(

@@ -37,18 +37,19 @@ REASONS = {
 }
 
 
-def trigger(
-    services: Services,
-    session: Session,
-    conversation: Conversation,
-    analysis: Analysis,
-    *,
-    interaction_id: int,
-) -> str | None:
-    """The reason to hand over now (a key of :data:`REASONS`), or None."""
+def previous_message(
+    services: Services, session: Session, conversation: Conversation, *, before_id: int
+) -> Interaction | None:
+    """The customer's message before this one in the conversation, if the NLU read it; None
+    also when no staff are configured (nothing to hand over to, so nothing to compare)."""
     if not services.staff_destinations():
         return None
-    previous = _previous_analysed(session, conversation, before_id=interaction_id)
+    return _previous_analysed(session, conversation, before_id=before_id)
+
+
+def trigger(services: Services, analysis: Analysis, previous: Interaction | None) -> str | None:
+    """The reason to hand over now (a key of :data:`REASONS`), or None; ``previous`` is
+    :func:`previous_message`."""
     if previous is None:
         return None
     if analysis.sentiment == "negative" and previous.sentiment == "negative":
@@ -58,6 +59,17 @@ def trigger(
     ):
         return "not_understood"
     return None
+
+
+def asked_again(services: Services, analysis: Analysis, previous: Interaction | None) -> bool:
+    """The customer asks, sure enough, what they asked right before: the bot's answer did
+    not help, and saying it again would not either."""
+    return (
+        previous is not None
+        and previous.intent == analysis.intent != OUT_OF_SCOPE
+        and not _unsure(services, analysis.intent, analysis.confidence)
+        and not _unsure(services, previous.intent, previous.intent_confidence)
+    )
 
 
 def _unsure(services: Services, intent: str | None, confidence: float | None) -> bool:
