@@ -159,6 +159,23 @@ def test_an_order_number_alone_gets_that_orders_status(services):
     assert "couldn't find an order 55555" in unknown
 
 
+def test_ok_or_one_sec_keeps_the_question_open(services):
+    add_order(services, user_id=CUSTOMER, external_id="5551", status=OrderStatus.PAID)
+    add_order(services, user_id=CUSTOMER, external_id="5552", status=OrderStatus.PAID)
+    say(services, "I want to cancel an order")  # two orders: which one?
+    (wait,) = texts_to(say(services, "ok one sec"), CUSTOMER)
+    assert "take your time" in wait
+    replies = say(services, "5552")  # still the answer to the question: cancel, not status
+    assert button_data(replies, CUSTOMER) == ["cfm|yes", "cfm|no"]
+    assert "Cancel order 5552" in texts_to(replies, CUSTOMER)[0]
+
+
+def test_ok_alone_is_acknowledged_not_misunderstood(services):
+    for _ in range(2):  # twice: not "did not understand twice", so no handoff
+        replies = say(services, "ok")
+        assert texts_to(replies, CUSTOMER) == ["👍"] and texts_to(replies, STAFF_ID) == []
+
+
 def test_unknown_numbers_are_asked_again_then_a_person_is_offered(services):
     say(services, "where is my order?")
     replies = say(services, "7777")

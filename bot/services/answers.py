@@ -27,6 +27,8 @@ REQUIRED_TEXTS = (
     "kept",
     "clarify",
     "clarify_none",
+    "acknowledged",
+    "take_your_time",
     "asked_again",
     "order_number_give_up",
     "talk_to_person",

@@ -8,6 +8,7 @@ customer wrote.
 from __future__ import annotations
 
 import logging
+import re
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +38,14 @@ from nlp import Analysis
 
 log = logging.getLogger(__name__)
 
+# "ok", "sure", "one sec": the customer acknowledges or asks for a moment. Not a question
+# the bot failed to understand, and not the answer to its own open question either.
+ACKNOWLEDGEMENT = re.compile(
+    r"^(?=\s*\S)\s*(?:(?:ok(?:ay)?|k+|sure|alright|all right|fine|got it|noted|np|no problem|cool)"
+    r"[\s,.!]*)*(?:(?:one|a|1) (?:sec(?:ond)?|moment|min(?:ute)?)|just a (?:sec|moment)|"
+    r"wait|hold on|hang on|let me (?:check|look|see))?[\s.!]*$",
+    re.IGNORECASE,
+)
 # Intents that may come twice in a row without meaning the answer did not help.
 SMALL_TALK = frozenset({"greet", "goodbye", "thanks"})
 # Kinds whose text (or caption) the NLU reads and the bot answers.
@@ -297,6 +306,9 @@ def answer(
         replies = continue_pending(chat, waiting, analysis, message.text)
         if replies is not None:
             return replies
+    if analysis is not None and ACKNOWLEDGEMENT.match(message.text):
+        # "ok" or "one sec" leaves an open question open
+        return [chat.reply(chat.say("take_your_time" if waiting else "acknowledged"))]
     if customer.pending is not None:
         pending.clear(customer)
         session.add(customer)
