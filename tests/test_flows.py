@@ -170,6 +170,16 @@ def test_ok_or_one_sec_keeps_the_question_open(services):
     assert "Cancel order 5552" in texts_to(replies, CUSTOMER)[0]
 
 
+def test_one_sec_is_not_taken_for_the_change_request(services):
+    add_order(services, user_id=CUSTOMER, external_id="5551", status=OrderStatus.PAID)
+    say(services, "I need to change my order")
+    press(services, "cfm|yes")  # "what would you like to change?"
+    (wait,) = texts_to(say(services, "hold on"), CUSTOMER)
+    assert "take your time" in wait
+    replies = say(services, "size M instead of L please")
+    assert "size M instead of L" in texts_to(replies, STAFF_ID)[0]
+
+
 def test_ok_alone_is_acknowledged_not_misunderstood(services):
     for _ in range(2):  # twice: not "did not understand twice", so no handoff
         replies = say(services, "ok")

@@ -8,7 +8,6 @@ customer wrote.
 from __future__ import annotations
 
 import logging
-import re
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +20,13 @@ from bot.services import handoff, outbox, pending
 from bot.services.chat import Chat
 from bot.services.clarify import ask_back
 from bot.services.context import Services
-from bot.services.flows import continue_pending, order_number_alone, run_action
+from bot.services.flows import (
+    ACKNOWLEDGEMENT,
+    WAITS_FOR_INFO,
+    continue_pending,
+    order_number_alone,
+    run_action,
+)
 from bot.services.messages import Button, IncomingMessage, Reply
 from db import queries
 from db.clock import utcnow
@@ -38,14 +43,6 @@ from nlp import Analysis
 
 log = logging.getLogger(__name__)
 
-# "ok", "sure", "one sec": the customer acknowledges or asks for a moment. Not a question
-# the bot failed to understand, and not the answer to its own open question either.
-ACKNOWLEDGEMENT = re.compile(
-    r"^(?=\s*\S)\s*(?:(?:ok(?:ay)?|k+|sure|alright|all right|fine|got it|noted|np|no problem|cool)"
-    r"[\s,.!]*)*(?:(?:one|a|1) (?:sec(?:ond)?|moment|min(?:ute)?)|just a (?:sec|moment)|"
-    r"wait|hold on|hang on|let me (?:check|look|see))?[\s.!]*$",
-    re.IGNORECASE,
-)
 # Intents that may come twice in a row without meaning the answer did not help.
 SMALL_TALK = frozenset({"greet", "goodbye", "thanks"})
 # Kinds whose text (or caption) the NLU reads and the bot answers.
@@ -306,12 +303,14 @@ def answer(
         replies = continue_pending(chat, waiting, analysis, message.text)
         if replies is not None:
             return replies
-    if analysis is not None and ACKNOWLEDGEMENT.match(message.text):
-        # "ok" or "one sec" leaves an open question open
-        return [chat.reply(chat.say("take_your_time" if waiting else "acknowledged"))]
+    acknowledged = analysis is not None and bool(ACKNOWLEDGEMENT.match(message.text))
+    if acknowledged and waiting is not None and waiting.kind in WAITS_FOR_INFO:
+        return [chat.reply(chat.say("take_your_time"))]  # the question stays open
     if customer.pending is not None:
         pending.clear(customer)
         session.add(customer)
+    if acknowledged:
+        return [chat.reply(chat.say("acknowledged"))]
     if analysis is None:
         return [chat.reply(services.answers.media_text(message.kind))]
     status = order_number_alone(chat, analysis, message.text)

@@ -43,6 +43,16 @@ def run_action(chat: Chat, analysis: Analysis, *, message_text: str = "") -> lis
 
 # --- the answer to a question the bot asked ----------------------------------------------
 
+# "ok", "sure", "one sec": the customer acknowledges or asks for a moment. Not a question
+# the bot failed to understand, and not the answer to its own open question either.
+ACKNOWLEDGEMENT = re.compile(
+    r"^(?=\s*\S)\s*(?:(?:ok(?:ay)?|k+|sure|alright|all right|fine|got it|noted|np|"
+    r"no problem|cool)[\s,.!]*)*(?:(?:one|a|1) (?:sec(?:ond)?|moment|min(?:ute)?)|"
+    r"just a (?:sec|moment)|wait|hold on|hang on|let me (?:check|look|see))?[\s.!]*$",
+    re.IGNORECASE,
+)
+# Questions that wait for something the customer has to look up: "one sec" keeps them open.
+WAITS_FOR_INFO = frozenset({Asked.ORDER_NUMBER, Asked.PAYMENT_DETAILS, Asked.CHANGE_DETAILS})
 YES = re.compile(r"^\s*(yes|yeah|yep|yup|sure|ok|okay|y|please do|do it|confirm)\b", re.I)
 NO = re.compile(r"^\s*(no|nope|nah|n|don'?t|do not|keep it|never ?mind|stop)\b", re.I)
 
@@ -73,7 +83,7 @@ def continue_pending(
         if YES.match(text) or NO.match(text):
             return order_flows.confirmed(chat, waiting.data, yes=bool(YES.match(text)))
         return None
-    if waiting.kind == Asked.CHANGE_DETAILS and text.strip():
+    if waiting.kind == Asked.CHANGE_DETAILS and text.strip() and not ACKNOWLEDGEMENT.match(text):
         return order_flows.change_details(chat, waiting.data)
     if waiting.kind == Asked.SURVEY_COMMENT and text.strip():
         from bot.services.surveys import record_comment
