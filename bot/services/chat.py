@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from bot.services import pending
+from bot.services import handoff, pending
 from bot.services.answers import Action, render
 from bot.services.context import Services
 from bot.services.messages import Button, Reply
@@ -36,6 +36,20 @@ class Chat:
 
     def reply(self, text: str, buttons: list[list[Button]] | None = None) -> Reply:
         return Reply(self.chat_id, text, buttons=buttons or [])
+
+    def hand_over(self, *, reason: str, text: str) -> list[Reply]:
+        """Hand this conversation to a person, telling the customer ``text`` (see
+        :func:`bot.services.handoff.hand_over`)."""
+        return handoff.hand_over(
+            self.services,
+            self.session,
+            self.customer,
+            self.conversation,
+            reason=reason,
+            chat_id=self.chat_id,
+            text=text,
+            now=self.now,
+        )
 
     def ask(self, kind: pending.Asked, *, attempts: int = 0, **data: Any) -> None:
         """Remember the question the bot is asking now (see :mod:`bot.services.pending`)."""

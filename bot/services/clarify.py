@@ -12,7 +12,6 @@ from sqlmodel import Session
 
 from bot.services.chat import Chat
 from bot.services.flows import run_action
-from bot.services.handoff import hand_over
 from bot.services.messages import Button, Reply
 from bot.services.pending import Asked, Pending
 from db.models import Interaction
@@ -47,16 +46,7 @@ def chosen(chat: Chat, waiting: Pending, choice: str) -> list[Reply]:
 
 def talk_to_person(chat: Chat) -> list[Reply]:
     action = chat.services.answers.action("contact_human_agent")
-    return hand_over(
-        chat.services,
-        chat.session,
-        chat.customer,
-        chat.conversation,
-        reason="contact_human_agent",
-        chat_id=chat.chat_id,
-        text=chat.text(action.text),
-        now=chat.now,
-    )
+    return chat.hand_over(reason="contact_human_agent", text=chat.text(action.text))
 
 
 def analysis_of(message: Interaction, *, intent: str) -> Analysis:

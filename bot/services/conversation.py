@@ -321,16 +321,7 @@ def answer(
     )
     reason = handoff.trigger(services, analysis, previous)
     if reason is not None:
-        return handoff.hand_over(
-            services,
-            session,
-            customer,
-            conversation,
-            reason=reason,
-            chat_id=chat.chat_id,
-            text=chat.say("handoff_auto"),
-            now=now,
-        )
+        return chat.hand_over(reason=reason, text=chat.say("handoff_auto"))
     if services.nlu.needs_clarification(analysis):
         return ask_back(chat, analysis, interaction_id=stored.interaction_id)
     replies = run_action(chat, analysis, message_text=message.text)

@@ -16,7 +16,6 @@ from sqlmodel import Session
 
 from bot.services import order_flows
 from bot.services.chat import Chat, FlowInput
-from bot.services.handoff import hand_over
 from bot.services.messages import Reply
 from bot.services.pending import Asked, Pending
 from bot.services.privacy import record_consent
@@ -111,16 +110,7 @@ def order_number_alone(chat: Chat, analysis: Analysis, text: str) -> list[Reply]
 
 def handoff(flow: FlowInput) -> list[Reply]:
     """Hand the conversation to a human: staff get the customer's card, the bot goes quiet."""
-    return hand_over(
-        flow.services,
-        flow.session,
-        flow.customer,
-        flow.conversation,
-        reason=flow.analysis.intent,
-        chat_id=flow.chat_id,
-        text=flow.text(flow.action.text),
-        now=flow.now,
-    )
+    return flow.hand_over(reason=flow.analysis.intent, text=flow.text(flow.action.text))
 
 
 # --- payment problems --------------------------------------------------------------------
@@ -141,16 +131,7 @@ def _payment_details(analysis: Analysis) -> bool:
 
 
 def _payment_check(chat: Chat) -> list[Reply]:
-    return hand_over(
-        chat.services,
-        chat.session,
-        chat.customer,
-        chat.conversation,
-        reason="payment_check",
-        chat_id=chat.chat_id,
-        text=chat.say("payment_handed_over"),
-        now=chat.now,
-    )
+    return chat.hand_over(reason="payment_check", text=chat.say("payment_handed_over"))
 
 
 # --- marketing opt-out -------------------------------------------------------------------

@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Protocol
 
 from bot.services.chat import Chat, FlowInput
-from bot.services.handoff import hand_over
 from bot.services.messages import Button, Reply
 from bot.services.pending import Asked
 from db import queries
@@ -216,15 +215,9 @@ def change_details(chat: Chat, data: dict[str, object]) -> list[Reply]:
     """What the customer wants changed: a person takes it from here."""
     order = chat.session.get(Order, data.get("order_id"))
     order_id = order.external_id if order is not None else "?"
-    return hand_over(
-        chat.services,
-        chat.session,
-        chat.customer,
-        chat.conversation,
+    return chat.hand_over(
         reason=f"change request for order {order_id}",
-        chat_id=chat.chat_id,
         text=chat.say("change_handed_over", order_id=order_id),
-        now=chat.now,
     )
 
 
