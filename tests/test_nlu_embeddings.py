@@ -167,3 +167,38 @@ def test_sentiment_weighs_its_own_embedding_model(embeddings_nlu: NLU):
     dim = model.coef.shape[0] - model.features.sparse_width - 16  # lexicon 10 + VADER 6
     assert dim == 384 and component.settings.embeddings_c > 0
     assert np.abs(model.coef[-dim:]).sum() > 0 and np.abs(model.coef[:-dim]).sum() > 0
+
+
+def test_a_plain_model_runs_without_sentence_transformers_with_the_same_vectors(tmp_path):
+    """all-MiniLM-L6-v2 (transformer, mean pooling, normalisation) is encoded with
+    transformers alone, saving sentence-transformers' import at every start; the vectors
+    are sentence-transformers' own. A model with other modules is not taken for plain."""
+    from sentence_transformers import SentenceTransformer
+
+    from nlp.embeddings import PlainTransformer
+
+    folder = Path(resolve_model(MODEL))
+    if PlainTransformer.plain(folder) is None:
+        pytest.skip(f"{MODEL} is not a plain transformer model")
+    texts = ["where is my order 10234?", "REFUND NOW!!", "hi", "", "word " * 400]
+    ours = PlainTransformer(folder).encode(texts, batch_size=2)
+    theirs = SentenceTransformer(str(folder), device="cpu").encode(
+        texts, batch_size=2, normalize_embeddings=True, convert_to_numpy=True
+    )
+    assert ours.shape == theirs.shape
+    assert np.abs(ours - theirs).max() < 1e-4
+    import shutil
+
+    modules = json.loads((folder / "modules.json").read_text())
+    shutil.copytree(folder / modules[1]["path"], tmp_path / modules[1]["path"])
+    shutil.copy(folder / "sentence_bert_config.json", tmp_path)
+    (tmp_path / "modules.json").write_text(json.dumps(modules))
+    assert PlainTransformer.plain(tmp_path) is not None
+    dense = {
+        "idx": 3,
+        "name": "3",
+        "path": "3_Dense",
+        "type": "sentence_transformers.models.Dense",
+    }
+    (tmp_path / "modules.json").write_text(json.dumps([*modules, dense]))
+    assert PlainTransformer.plain(tmp_path) is None
