@@ -72,6 +72,10 @@ def read_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
     a PostgreSQL read-only transaction), and it ends with a rollback.
     """
     engine: Engine = factory.kw["bind"]
+    if isinstance(engine.pool, sa.pool.StaticPool):  # in-memory SQLite: one shared connection
+        with session_scope(factory) as session:
+            yield session
+        return
     sqlite = engine.dialect.name == "sqlite"
     with engine.connect() as connection:
         connection.exec_driver_sql(

@@ -11,7 +11,7 @@ from sqlmodel import SQLModel, select
 
 from db import migrate, queries
 from db.clock import utcnow
-from db.engine import make_engine, make_session_factory, session_scope
+from db.engine import make_engine, make_session_factory, read_scope, session_scope
 from db.models import Customer, InboundUpdate, Interaction, Order
 
 
@@ -157,3 +157,31 @@ def test_money_is_exact_and_unicode_text_round_trips(factory):
         assert session.exec(select(Order)).one().total == Decimal("1299.99")
         assert session.exec(select(Interaction)).one().text == text
         assert queries.find_order(session=session, external_id="a-1") is not None
+
+
+def test_a_read_scope_refuses_writes_and_leaves_its_connection_writable(factory):
+    """Long reads (the refresh, reports) run beside the writers; a write slipping into one
+    fails at once instead of taking the database's write lock unseen."""
+    with session_scope(factory) as session:
+        queries.record_inbound_update(session=session, update_id=1, kind="message", payload={})
+    with read_scope(factory) as session:
+        assert session.get(InboundUpdate, 1) is not None
+        with pytest.raises(sa.exc.DBAPIError):
+            queries.record_inbound_update(session=session, update_id=2, kind="message", payload={})
+    for update_id in (3, 4, 5):  # whichever pooled connection comes next takes writes
+        with session_scope(factory) as session:
+            queries.record_inbound_update(
+                session=session, update_id=update_id, kind="message", payload={}
+            )
+    with session_scope(factory) as session:
+        assert session.exec(select(InboundUpdate.update_id)).all() == [1, 3, 4, 5]
+
+
+def test_a_read_scope_works_on_an_in_memory_database():
+    factory = make_session_factory(make_engine("sqlite://"))
+    with session_scope(factory) as session:
+        session.execute(sa.text("CREATE TABLE t (x INTEGER)"))
+    with read_scope(factory) as session:
+        assert session.execute(sa.text("SELECT count(*) FROM t")).scalar() == 0
+    with session_scope(factory) as session:
+        session.execute(sa.text("INSERT INTO t VALUES (1)"))
