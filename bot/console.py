@@ -35,11 +35,20 @@ def press_turn(services: Services, sender: Sender, button: Button) -> list[Reply
     return ([Reply(sender.chat_id, notice)] if notice else []) + replies
 
 
-def print_replies(console: Console, sender: Sender, replies: list[Reply]) -> list[Button]:
-    """Print the replies; returns the buttons sent to the user, numbered from 1 as shown."""
+def print_replies(
+    console: Console, sender: Sender, replies: list[Reply], *, staff_chats: Iterable[int] = ()
+) -> list[Button]:
+    """Print the replies; returns the buttons sent to the user, numbered from 1 as shown.
+    Replies to other chats say whose: a staff chat (``staff_chats``) or a customer's."""
     buttons: list[Button] = []
+    staff = set(staff_chats)
     for reply in replies:
-        who = "bot" if reply.chat_id == sender.chat_id else f"bot → staff chat {reply.chat_id}"
+        if reply.chat_id == sender.chat_id:
+            who = "bot"
+        elif reply.chat_id in staff:
+            who = f"bot → staff chat {reply.chat_id}"
+        else:
+            who = f"bot → customer chat {reply.chat_id}"
         console.print(f"[bold green]{who}:[/] ", end="")
         console.print(reply.text, markup=False, highlight=False)
         if reply.document is not None:
@@ -89,5 +98,7 @@ def run_console(
             replies = press_turn(services, sender, buttons[int(choice) - 1])
         else:
             replies = chat_turn(services, sender, text)
-        buttons = print_replies(console, sender, replies)
+        buttons = print_replies(
+            console, sender, replies, staff_chats=services.staff_destinations()
+        )
         count += 1

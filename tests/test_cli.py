@@ -52,8 +52,9 @@ def test_console_chat_as_customer_and_staff(cli_env):
     assert customer.returncode == 0, customer.stderr
     assert "couldn't find an order 12345" in customer.stdout
     assert "don't know that command" in customer.stdout
-    staff = crmbot("chat", "--staff", env=cli_env, stdin="/stats\n")
+    staff = crmbot("chat", "--staff", env=cli_env, stdin="/stats\n/reply 1 Hi, Anna here\n")
     assert "Customers: 1" in staff.stdout and "Customer messages: 3 today" in staff.stdout
+    assert "bot → customer chat 100000: Hi, Anna here" in staff.stdout  # not "staff chat"
 
 
 def test_unknown_subcommand_is_a_usage_error(cli_env):
