@@ -56,6 +56,7 @@ def _to_row(reply: Reply, now: datetime) -> OutboxMessage:
 
 
 def _to_reply(row: OutboxMessage) -> Reply:
+    """The stored reply, with its ``outbox_id``."""
     payload = row.reply
     photo = row.attachment if payload.get("has_photo") else None
     document = row.attachment if not payload.get("has_photo") else None
@@ -69,6 +70,7 @@ def _to_reply(row: OutboxMessage) -> Reply:
         edit_message_id=payload.get("edit_message_id"),
         document=document,
         filename=payload.get("filename"),
+        outbox_id=row.id,
     )
 
 
@@ -97,13 +99,7 @@ def replies_to_update(session: Session, update_id: int) -> list[Reply] | None:
     ).all()
     if not rows:
         return None
-    replies = []
-    for row in rows:
-        if row.status == OutboxStatus.PENDING:
-            reply = _to_reply(row)
-            reply.outbox_id = row.id
-            replies.append(reply)
-    return replies
+    return [_to_reply(row) for row in rows if row.status == OutboxStatus.PENDING]
 
 
 def take(session: Session, outbox_ids: list[int], *, now: datetime) -> list[Outgoing]:
@@ -120,16 +116,7 @@ def take(session: Session, outbox_ids: list[int], *, now: datetime) -> list[Outg
             )
         ).all()
     }
-    taken = []
-    for outbox_id in outbox_ids:
-        row = rows.get(outbox_id)
-        if row is None:
-            continue
-        row.next_attempt_at = now + LEASE
-        session.add(row)
-        taken.append(Outgoing(outbox_id, _to_reply(row), row.steps_done))
-    session.flush()
-    return taken
+    return _lease(session, [rows[i] for i in outbox_ids if i in rows], now=now)
 
 
 def due(session: Session, *, now: datetime, limit: int = 100) -> list[Outgoing]:
@@ -143,6 +130,11 @@ def due(session: Session, *, now: datetime, limit: int = 100) -> list[Outgoing]:
         .order_by(col(OutboxMessage.id))
         .limit(limit)
     ).all()
+    return _lease(session, list(rows), now=now)
+
+
+def _lease(session: Session, rows: list[OutboxMessage], *, now: datetime) -> list[Outgoing]:
+    """Lease ``rows`` to the caller, who sends them now; as Outgoing, steps done included."""
     for row in rows:
         row.next_attempt_at = now + LEASE
         session.add(row)
