@@ -60,6 +60,11 @@ class GroupCommit:
             self._writer = loop.create_task(self._write_pending())
         return await future
 
+    async def run_waiting(self, write: Callable[[Session], T], *, what: str) -> T:
+        """:meth:`run`, waiting while the database is unreachable (:func:`while_unavailable`);
+        ``what`` names the work in the log."""
+        return await while_unavailable(lambda: self.run(write), what=what)
+
     async def _write_pending(self) -> None:
         while self._pending:
             batch = self._pending[: self.max_batch]

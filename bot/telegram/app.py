@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlmodel import Session
 from telegram import (
@@ -45,6 +46,7 @@ from db import queries
 from db.group_commit import while_unavailable
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Updates of different chats handled at the same time (a chat's own stay in order).
 CONCURRENT_UPDATES = 32
@@ -77,18 +79,14 @@ async def record_update(services: Services, update: Update) -> bool:
             session=session, update_id=update.update_id, kind=kind, payload=payload
         )
 
-    return await while_unavailable(
-        lambda: services.writes.run(write), what=f"update {update.update_id}"
-    )
+    return await services.writes.run_waiting(write, what=f"update {update.update_id}")
 
 
 async def mark_update(services: Services, update_id: int, error: str | None = None) -> None:
     """Record that the update was handled (with the error's name if it failed)."""
-    await while_unavailable(
-        lambda: services.writes.run(
-            lambda session: queries.mark_update_processed(
-                session=session, update_id=update_id, error=error
-            )
+    await services.writes.run_waiting(
+        lambda session: queries.mark_update_processed(
+            session=session, update_id=update_id, error=error
         ),
         what=f"update {update_id}",
     )
@@ -105,6 +103,14 @@ async def mark_processed(update: Update, context: CrmContext) -> None:
 
 
 # --- handlers ----------------------------------------------------------------------------
+
+
+async def _waiting(update: Update, handle: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``handle(*args, **kwargs)`` in a worker thread; while the database is unreachable the
+    update waits and is handled again (see :func:`~db.group_commit.while_unavailable`)."""
+    return await while_unavailable(
+        lambda: asyncio.to_thread(handle, *args, **kwargs), what=f"update {update.update_id}"
+    )
 
 
 async def send_replies(context: CrmContext, replies: list[Reply]) -> None:
@@ -133,10 +139,7 @@ async def on_message(update: Update, context: CrmContext) -> None:
     # Answered with its replies put in the outbox in one transaction; if the database goes
     # away meanwhile, the update waits and is handled again: answered, or its stored replies
     # resumed (see handle_customer_message).
-    replies = await while_unavailable(
-        lambda: asyncio.to_thread(handle_message, context.services, message, enqueue=True),
-        what=f"update {update.update_id}",
-    )
+    replies = await _waiting(update, handle_message, context.services, message, enqueue=True)
     await send_replies(context, replies)
 
 
@@ -149,10 +152,7 @@ async def on_group_message(update: Update, context: CrmContext) -> None:
     if message.command is None and message.reply_to_text is None:
         return  # staff chat talk; a reply to a card is an answer to the customer
     if context.services.is_staff(message.sender.user_id):  # waits out an outage, as above
-        replies = await while_unavailable(
-            lambda: asyncio.to_thread(handle_message, context.services, message),
-            what=f"update {update.update_id}",
-        )
+        replies = await _waiting(update, handle_message, context.services, message)
         await send_replies(context, replies)
     elif update.effective_message is not None and message.command is not None:
         await update.effective_message.reply_text(GROUP_HINT)
@@ -178,9 +178,8 @@ async def on_callback(update: Update, context: CrmContext) -> None:
         update_id=update.update_id,
     )
     # As for messages: a press caught by an unreachable database waits and is handled again.
-    notice, replies = await while_unavailable(
-        lambda: asyncio.to_thread(handle_callback, context.services, callback, enqueue=True),
-        what=f"update {update.update_id}",
+    notice, replies = await _waiting(
+        update, handle_callback, context.services, callback, enqueue=True
     )
     await query.answer(notice)
     await send_replies(context, replies)

@@ -25,7 +25,6 @@ from bot.services.context import Services
 from bot.services.messages import Reply, split_text
 from bot.telegram.convert import keyboard
 from db.clock import utcnow
-from db.group_commit import while_unavailable
 
 if TYPE_CHECKING:
     from telegram import Bot
@@ -171,7 +170,7 @@ def _stored(session: Session, replies: list[Reply]) -> list[outbox.Outgoing]:
 
 async def _write(services: Services, write: Callable[[Session], T]) -> T:
     """A bookkeeping write, batched with others and waiting while the database is away."""
-    return await while_unavailable(lambda: services.writes.run(write), what="the outbox")
+    return await services.writes.run_waiting(write, what="the outbox")
 
 
 async def resend_due(bot: Bot, services: Services) -> int:
