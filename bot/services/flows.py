@@ -97,12 +97,9 @@ def order_number_alone(chat: Chat, analysis: Analysis, text: str) -> list[Reply]
     open); None for any other message."""
     if analysis.intent != OUT_OF_SCOPE or not order_flows.BARE_ORDER_ID.match(text):
         return None
-    action = chat.services.answers.actions.get("track_order")
-    order_flow = order_flows.ORDER_FLOWS.get(action.flow or "") if action else None
-    if action is None or order_flow is None:
-        return None
-    probe = chat.flow(analysis, action, message_text=text)
-    return order_flow(probe, answer=True)
+    # As if the bot had asked for the number of an order to track.
+    asked = Pending(Asked.ORDER_NUMBER, {"intent": "track_order"})
+    return continue_pending(chat, asked, analysis, text)
 
 
 # --- handoff -----------------------------------------------------------------------------
