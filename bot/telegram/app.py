@@ -50,6 +50,13 @@ T = TypeVar("T")
 
 # Updates of different chats handled at the same time (a chat's own stay in order).
 CONCURRENT_UPDATES = 32
+# Connections to the Bot API. Few on purpose: httpcore's pool does work per connection on
+# every request (a fifth less CPU per message with 8 than with 40, benchmarks/load.py), and
+# 8 connections still carry 80 calls/s at a 100 ms round trip, far above Telegram's limit
+# of 30 messages/s per bot. A call that finds them all busy waits for one, up to
+# POOL_WAIT_SECONDS (PTB's default of 1 s would fail replies of a busy moment needlessly).
+BOT_API_CONNECTIONS = 8
+POOL_WAIT_SECONDS = 30.0
 
 GROUP_HINT = "I help customers in private chats. Please message me directly."
 
@@ -236,7 +243,8 @@ def build_application(
         .base_url(settings.telegram_api_url)
         .base_file_url(settings.telegram_file_url)
         .context_types(ContextTypes(context=CrmContext))
-        .connection_pool_size(CONCURRENT_UPDATES + 8)  # and the jobs' calls
+        .connection_pool_size(BOT_API_CONNECTIONS)
+        .pool_timeout(POOL_WAIT_SECONDS)
         # Replies are not held back by a fixed overall rate: a 429 from Telegram pauses every
         # request for its retry_after (and the outbox retries). Proactive offers are paced by
         # their own sender (1/s per chat, 25/s overall); groups keep PTB's per-group limit.
