@@ -1,7 +1,8 @@
-"""A calibrated linear text classifier: logistic regression and/or a linear SVM, stacked.
+"""A calibrated linear text classifier: logistic regressions and/or a linear SVM, stacked.
 
-Training (scikit-learn): the base models (logistic regression and a linear SVM on the
-n-gram features; optionally a logistic regression of its own on the sentence embedding)
+Training (scikit-learn): the base models (logistic regression, a linear SVM and a
+naive-Bayes-weighted logistic regression (:class:`NBLogistic`) on the n-gram features, as
+the settings choose; optionally a logistic regression of its own on the sentence embedding)
 are combined as ``softmax(a * lr_logits + b * svm_scores + c * embedding_logits)``; the
 weights are fitted on out-of-fold scores (k-fold cross-fitting on the training data) by
 minimising the negative log-likelihood. That one step is both the ensemble's weighting and
@@ -117,6 +118,55 @@ class _Base:
         return full, intercept
 
 
+class NBLogistic:
+    """One-vs-rest logistic regressions on naive-Bayes-weighted n-grams (NBSVM's idea, Wang
+    & Manning 2012: "Baselines and Bigrams"): for each label, every n-gram column is scaled
+    by the log-ratio of how often it occurs in that label's texts and in the others', so
+    the regression starts from what each word says about the label. Still linear: the
+    scaling folds into :attr:`coef_`. Columns after ``sparse_width`` (lexicon, embedding)
+    are left unscaled."""
+
+    def __init__(
+        self, *, c: float, sparse_width: int, alpha: float = 1.0, balanced: bool = False
+    ) -> None:
+        self.c, self.sparse_width, self.alpha, self.balanced = c, sparse_width, alpha, balanced
+
+    def fit(self, x: Any, y: np.ndarray) -> NBLogistic:
+        from sklearn.linear_model import LogisticRegression
+
+        present = (x[:, : self.sparse_width] != 0).astype(np.float64).tocsr()
+        labels = np.unique(y)
+        coef, intercept = [], []
+        for label in labels:
+            mine = y == label
+            ratio = np.ones(x.shape[1])
+            ratio[: self.sparse_width] = self._ratio(present, mine)
+            scaled = x @ _diagonal(ratio)
+            model = LogisticRegression(
+                C=self.c, max_iter=3000, class_weight="balanced" if self.balanced else None
+            ).fit(scaled, mine)
+            coef.append(model.coef_[0] * ratio)
+            intercept.append(model.intercept_[0])
+        self.classes_ = labels
+        self.coef_ = np.vstack(coef)
+        self.intercept_ = np.asarray(intercept)
+        return self
+
+    def _ratio(self, present: Any, mine: np.ndarray) -> np.ndarray:
+        p = self.alpha + np.asarray(present[mine].sum(axis=0)).ravel()
+        q = self.alpha + np.asarray(present[~mine].sum(axis=0)).ravel()
+        return np.asarray(np.log((p / p.sum()) / (q / q.sum())))
+
+    def decision_function(self, x: Any) -> np.ndarray:
+        return np.asarray(x @ self.coef_.T) + self.intercept_
+
+
+def _diagonal(values: np.ndarray) -> Any:
+    import scipy.sparse as sp
+
+    return sp.diags(values, format="csr")
+
+
 def _columns(x: Any, columns: slice) -> Any:
     return x if columns == slice(None) else x[:, columns]
 
@@ -135,12 +185,15 @@ class TrainingSettings:
     ``balanced``: every label counts the same, whatever its number of examples: class
     weights in training, and decision offsets per label chosen on the out-of-fold
     predictions to maximise macro-F1 (with at least ``MIN_OFFSET_ROWS`` examples).
+    ``nb_c`` > 0: a naive-Bayes-weighted logistic regression (:class:`NBLogistic`, that C)
+    joins the base models.
     ``embeddings_c`` > 0: the sentence embedding gets a logistic regression of its own
     (that C) instead of being features of the n-gram models; the calibration weighs both.
     """
 
     c: float = 10.0
     svm_c: float = 0.5
+    nb_c: float = 0.0
     use_lr: bool = True
     use_svm: bool = True
     balanced: bool = False
@@ -179,6 +232,11 @@ def _fit(
     if settings.use_svm:
         svm = LinearSVC(C=settings.svm_c, class_weight=weight, random_state=settings.seed)
         bases.append(_Base(svm.fit(_columns(x, ngrams), y), ngrams))
+    if settings.nb_c > 0:
+        nb = NBLogistic(
+            c=settings.nb_c, sparse_width=features.sparse_width, balanced=settings.balanced
+        )
+        bases.append(_Base(nb.fit(_columns(x, ngrams), y), ngrams))
     if own:
         dense = slice(ngrams.stop, width)
         lr = LogisticRegression(C=settings.embeddings_c, max_iter=3000, class_weight=weight)

@@ -22,7 +22,7 @@ from bot.cli.main import app
 from bot.fake_telegram.bot_process import ROOT
 from nlp import NLU
 from nlp.embeddings import DEFAULT_EMBEDDINGS_MODEL, embeddings_available, resolve_model
-from nlp.training import TrainingData, data_fingerprint, train_pipeline
+from nlp.training import CLASSIFIER_CONFIG, TrainingData, data_fingerprint, train_pipeline
 
 MODEL = os.environ.get("CRMBOT_NLU_EMBEDDINGS") or DEFAULT_EMBEDDINGS_MODEL
 _reason = embeddings_available(MODEL)
@@ -92,6 +92,14 @@ def test_cache_fingerprint_names_engine_and_model():
     light = data_fingerprint()
     assert light != data_fingerprint(embeddings=MODEL)
     assert data_fingerprint(embeddings=MODEL) != data_fingerprint(embeddings="other/model")
+
+
+def test_cache_fingerprint_changes_with_a_classifier_setting(monkeypatch: pytest.MonkeyPatch):
+    """A cached default model trained with other settings is not reused."""
+    before = data_fingerprint()
+    changed = {**CLASSIFIER_CONFIG, "sentiment": {**CLASSIFIER_CONFIG["sentiment"], "nb_c": 1.0}}
+    monkeypatch.setattr("nlp.training.CLASSIFIER_CONFIG", changed)
+    assert data_fingerprint() != before
 
 
 @pytest.mark.slow

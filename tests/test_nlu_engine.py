@@ -27,7 +27,7 @@ from nlp.features import (
     word_trigrams,
 )
 from nlp.lexicon import lexicon_scores, vader_scores
-from nlp.models import fit_offsets, macro_f1
+from nlp.models import NBLogistic, fit_offsets, macro_f1
 from nlp.text import model_text
 from nlp.training import CLASSIFIER_CONFIG, TrainingData, TrainingDataError, train_pipeline
 
@@ -133,6 +133,34 @@ def test_offsets_favour_a_rare_label_for_macro_f1():
     offsets = fit_offsets(z, gold)
     assert macro_f1(gold, (z + offsets).argmax(1), 2) > macro_f1(gold, z.argmax(1), 2) + 0.05
     assert offsets[1] > offsets[0] and abs(offsets.sum()) < 1e-9
+
+
+def test_nb_weighted_regression_is_one_linear_map_over_all_columns():
+    """Each label's regression runs on the columns scaled by that label's naive-Bayes log
+    ratio (dense columns after ``sparse_width`` unscaled); the scaling folds into coef_."""
+    import scipy.sparse as sp
+    from sklearn.linear_model import LogisticRegression
+
+    texts = ["love it great", "great thanks love", "awful broken hate", "hate this awful"] * 5
+    texts += ["where is it", "it is where"] * 5
+    y = np.array(["pos", "pos", "neg", "neg"] * 5 + ["neu", "neu"] * 5)
+    words = TfidfVectorizer().fit_transform(texts)
+    dense = np.random.default_rng(0).normal(size=(len(texts), 1))
+    x = sp.hstack([words, sp.csr_matrix(dense)], format="csr")
+    width = words.shape[1]
+    model = NBLogistic(c=3.0, sparse_width=width).fit(x, y)
+    present = (words != 0).astype(float)
+    for k, label in enumerate(model.classes_):
+        mine = y == label
+        p = 1 + np.asarray(present[mine].sum(0)).ravel()
+        q = 1 + np.asarray(present[~mine].sum(0)).ravel()
+        ratio = np.append(np.log((p / p.sum()) / (q / q.sum())), 1.0)
+        scaled = x.multiply(ratio).tocsr()
+        own = LogisticRegression(C=3.0, max_iter=3000).fit(scaled, mine)
+        np.testing.assert_allclose(
+            model.decision_function(x)[:, k], own.decision_function(scaled), atol=1e-6
+        )
+    assert list(model.classes_[model.decision_function(x).argmax(1)]) == list(y)
 
 
 def test_trained_pipeline_predicts_and_ranks_top_three(small_nlu: NLU):
