@@ -198,6 +198,53 @@ def test_unknown_numbers_are_asked_again_then_a_person_is_offered(services):
     assert button_data(replies, CUSTOMER) == ["hum"]
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "i dont remember the number",
+        "I don't have it",
+        "can't find the email",
+        "no idea, sorry",
+        "I forgot it",
+        "where do I find that?",
+    ],
+)
+def test_no_order_number_to_give_gets_where_to_find_it_and_a_person(services, text):
+    say(services, "where is my order?")
+    replies = say(services, text)
+    (help_text,) = texts_to(replies, CUSTOMER)
+    assert "confirmation email" in help_text and "colleague" in help_text
+    assert button_data(replies, CUSTOMER) == ["hum"]
+    add_order(services, user_id=CUSTOMER, external_id="5551", status=OrderStatus.SHIPPED)
+    (answer,) = texts_to(say(services, "found it: 5551"), CUSTOMER)  # still the answer
+    assert "5551" in answer and "shipped" in answer
+
+
+def test_a_complaint_while_asked_for_the_number_is_not_taken_for_no_number(services):
+    say(services, "where is my order?")
+    replies = texts_to(say(services, "my parcel got lost and I didnt receive it"), CUSTOMER)
+    assert not any("No problem" in reply for reply in replies)
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("found it: 5551", True),
+        ("it's #5551 I think", True),
+        ("the number is 5551, thanks", True),
+        ("I paid 5551 dollars for it", False),  # an amount
+        ("call me at +1 555 123 4567", False),  # a phone number
+        ("it is 5551 or 5552", False),  # which one?
+    ],
+)
+def test_a_number_in_a_short_answer_is_read_as_the_order_number(services, text, found):
+    add_order(services, user_id=CUSTOMER, external_id="5551", status=OrderStatus.SHIPPED)
+    add_order(services, user_id=CUSTOMER, external_id="5552", status=OrderStatus.SHIPPED)
+    say(services, "I want to cancel my order")  # two orders: which one?
+    replies = texts_to(say(services, text), CUSTOMER)
+    assert any("5551" in reply and "shipped" in reply for reply in replies) == found
+
+
 def test_the_question_lapses_after_the_timeout(services):
     say(services, "where is my order?")
     add_order(services, user_id=CUSTOMER, external_id="5551", status=OrderStatus.SHIPPED)

@@ -31,6 +31,7 @@ REQUIRED_TEXTS = (
     "take_your_time",
     "asked_again",
     "order_number_give_up",
+    "no_order_number",
     "talk_to_person",
     "csat_question",
     "csat_reminder",

@@ -52,6 +52,16 @@ ACKNOWLEDGEMENT = re.compile(
 )
 # Questions that wait for something the customer has to look up: "one sec" keeps them open.
 WAITS_FOR_INFO = frozenset({Asked.ORDER_NUMBER, Asked.PAYMENT_DETAILS, Asked.CHANGE_DETAILS})
+# "I don't remember it", "can't find the email", "no idea": the customer has no order number
+# to give (said while the bot waits for one).
+NO_NUMBER = re.compile(
+    r"\b(?:forg[eo]t(?:ten)?|no idea|not sure|no clue|dunno|idk)\b"
+    r"|\b(?:lost|deleted|threw away)\s+(?:it|the\s+(?:number|e-?mail|mail|receipt|confirmation))\b"
+    r"|\b(?:do\s*n'?o?t|dont|can'?t|cant|cannot|could\s*n'?t|couldnt|did\s*n'?t|didnt|"
+    r"have\s*n'?t|havent)\s+(?:\w+\s+)?(?:remember|know|recall|find|have|got|see|keep)\b"
+    r"|\bwhere\b.*\b(?:find|see|look)\b",
+    re.IGNORECASE,
+)
 YES = re.compile(r"^\s*(yes|yeah|yep|yup|sure|ok|okay|y|please do|do it|confirm)\b", re.I)
 NO = re.compile(r"^\s*(no|nope|nah|n|don'?t|do not|keep it|never ?mind|stop)\b", re.I)
 
@@ -65,6 +75,8 @@ def continue_pending(
         intent = str(waiting.data.get("intent") or "track_order")
         probe = chat.flow(analysis, chat.services.answers.action(intent), message_text=text)
         if order_flows.order_number(probe, bare=True) is None:
+            if NO_NUMBER.search(text):
+                return order_flows.no_number(chat, intent, attempts=waiting.attempts)
             return None
         order_flow = order_flows.ORDER_FLOWS.get(probe.action.flow or "")
         if order_flow is None:

@@ -37,6 +37,13 @@ CHANGE_ACTIONS = ("cancel_order", "change_order")
 MAX_ATTEMPTS = 2
 # A reply that is nothing but an order number, when the bot asked for one.
 BARE_ORDER_ID = re.compile(r"^\s*(?:#|no\.?\s*)?([A-Za-z]{0,5}-?[0-9]{3,12})\s*[.!]?\s*$")
+# An order number inside a short answer to the bot's question ("found it: 10234", "it's
+# A-20931"): one such token, not part of an amount, a date, a phone number or an email.
+ID_IN_ANSWER = re.compile(
+    r"(?<![\w@$€£¥₹&./,+:-])#?\s?([A-Za-z]{0,5}-?[0-9]{3,12})(?![\w/-]|[.,:]\d)"
+)
+ANSWER_MAX_WORDS = 8
+OTHER_NUMBERS = frozenset({"MONEY", "DATE", "PHONE", "EMAIL"})
 
 
 def status_words(order: Order) -> str:
@@ -64,14 +71,22 @@ def order_values(chat: Chat, order: Order) -> dict[str, str]:
 
 
 def order_number(flow: FlowInput, *, bare: bool = False) -> str | None:
-    """The order number in the message; with ``bare``, also a message that is only one."""
+    """The order number in the message; with ``bare`` (the message answers the bot's
+    question for one), also a message that is only a number, or a short one with a number."""
     entity = flow.analysis.entity("ORDER_ID")
     if entity is not None:
         return str(entity.value or entity.text)
-    if bare:
-        found = BARE_ORDER_ID.match(flow.message_text)
-        if found:
-            return found.group(1).upper()
+    if not bare:
+        return None
+    found = BARE_ORDER_ID.match(flow.message_text)
+    if found:
+        return found.group(1).upper()
+    if len(flow.message_text.split()) > ANSWER_MAX_WORDS:
+        return None
+    tokens = ID_IN_ANSWER.findall(flow.message_text)
+    others = [e.text for e in flow.analysis.entities if e.label in OTHER_NUMBERS]
+    if len(tokens) == 1 and not any(tokens[0] in other for other in others):
+        return str(tokens[0]).upper()
     return None
 
 
@@ -93,6 +108,13 @@ def _ask_number(chat: Chat, intent: str, *, attempts: int, text: str) -> list[Re
         ]
     chat.ask(Asked.ORDER_NUMBER, attempts=attempts, intent=intent)
     return [chat.reply(text)]
+
+
+def no_number(chat: Chat, intent: str, *, attempts: int) -> list[Reply]:
+    """The customer has no order number to give: where to find it, or a person who can look
+    the order up (the question stays open, so the number can still come)."""
+    chat.ask(Asked.ORDER_NUMBER, attempts=attempts, intent=intent)
+    return [chat.reply(chat.say("no_order_number"), [[Button(chat.say("talk_to_person"), "hum")]])]
 
 
 def _not_found(chat: Chat, intent: str, order_id: str, attempts: int) -> list[Reply]:
