@@ -96,6 +96,8 @@ ROUTES = [
     ("how many customers do we have", "stats", ""),
     ("intent mix", "stats", ""),
     ("how are we doing", "stats", ""),
+    ("how many active customers", "stats", ""),  # not "inactive" (Hibernating)
+    ("how many conversations were answered", "stats", ""),  # not "unanswered" (handoffs)
 ]
 
 
@@ -118,6 +120,9 @@ def test_question_maps_to_the_command_that_answers_it(question, command, args):
         "where is order 1234",
         "reply 12 we are on it",
         "resolve 12",
+        # real words one letter away from ours are not typos of them
+        "hi Ann, shipping to Canada is 12 dollars",  # not "slipping" (at risk)
+        "export it",  # not "report"
     ],
 )
 def test_unknown_questions_get_none(question):

@@ -7,10 +7,10 @@ typed ``/segment Champions``, so answers, permissions and audit entries are the 
 
 How it works: the question is lower-cased and tokenised by a blank English spaCy pipeline
 (no model, built once on first use); words of five letters or more that are not ours are
-corrected to the closest word of our phrases when they are close enough ("champoins",
-"segmnets", "hanoffs"); then a ``PhraseMatcher`` finds the phrases of :data:`PHRASES` and a
-``Matcher`` the customer references ("customer 1234", "#1234", "@ada") and offer names
-("the spring offer"). The first rule of :func:`route` that fits wins:
+corrected to a word of our phrases that they miss by one slip of the keyboard ("champoins",
+"segmnets", "hanoffs"; see :func:`is_slip`); then a ``PhraseMatcher`` finds the phrases of
+:data:`PHRASES` and a ``Matcher`` the customer references ("customer 1234", "#1234",
+"@ada") and offer names ("the spring offer"). The first rule of :func:`route` that fits wins:
 
 1. a customer reference → ``customer`` (a question about one customer beats everything);
 2. offers, campaigns, promos → ``offers`` with the offer's name if one is given;
@@ -35,7 +35,6 @@ free text: they change things, and a misunderstood sentence must not.
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -151,7 +150,27 @@ NOT_OFFER_NAMES = frozenset({
 ID_WORDS = frozenset({"#", "no", ".", "number", "nr", "id", "i", "d", ":", "with"})
 
 MIN_TYPO_LENGTH = 5
-TYPO_CUTOFF = 0.8
+
+
+def is_slip(word: str, target: str) -> bool:
+    """True if ``word`` is ``target`` typed with one slip: a letter left out, one too many,
+    or two neighbours swapped ("hanoffs", "champoins"); the first letter is right. A wrong
+    letter does not count: that is how real words differ ("shipping" is not "slipping",
+    "spending" not "pending")."""
+    if word == target or word[:1] != target[:1]:
+        return False
+    if len(word) == len(target):
+        diff = [i for i, (a, b) in enumerate(zip(word, target, strict=True)) if a != b]
+        return (
+            len(diff) == 2
+            and diff[1] == diff[0] + 1
+            and word[diff[0]] == target[diff[1]]
+            and word[diff[1]] == target[diff[0]]
+        )
+    short, long = sorted((word, target), key=len)
+    if len(long) - len(short) != 1:
+        return False
+    return any(long[:i] + long[i + 1 :] == short for i in range(1, len(long)))
 
 
 # --- the pipeline ------------------------------------------------------------------------
@@ -208,8 +227,7 @@ def _find(text: str) -> _Found:
     for token in tokens:
         word = token.text
         if len(word) >= MIN_TYPO_LENGTH and token.is_alpha and word not in m.vocabulary:
-            close = difflib.get_close_matches(word, m.vocabulary, n=1, cutoff=TYPO_CUTOFF)
-            word = close[0] if close else word
+            word = next((v for v in m.vocabulary if is_slip(word, v)), word)
         words.append(word)
         originals.append(text[token.idx : token.idx + len(token)] if same_length else token.text)
     doc = Doc(m.nlp.vocab, words=words, spaces=[bool(t.whitespace_) for t in tokens])
