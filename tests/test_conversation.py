@@ -140,6 +140,12 @@ def test_handoff_goes_quiet_forwards_and_staff_can_reply_and_resolve(services):
     listing = say(services, "/handoffs", user_id=STAFF_ID)
     assert f"#{conversation_id}" in listing[0].text
 
+    taken = say(services, f"/take {conversation_id}", user_id=STAFF_ID)
+    assert texts_to(taken, 501) == ["Ada from our team has joined the chat."]  # staff: Ada too
+    assert f"#{conversation_id} is yours" in texts_to(taken, STAFF_ID)[0]
+    (again,) = say(services, f"/take {conversation_id}", user_id=STAFF_ID)
+    assert "yours already" in again.text
+
     sent = say(services, f"/reply {conversation_id} Hi Ada, on it!", user_id=STAFF_ID)
     assert texts_to(sent, 501) == ["Hi Ada, on it!"]
     say(services, f"/resolve {conversation_id}", user_id=STAFF_ID)
@@ -167,7 +173,9 @@ def test_stats_for_staff(services):
     assert "Sentiment (7 days)" in report.text
 
 
-@pytest.mark.parametrize("command", ["/stats", "/handoffs", "/reply 1 hi", "/resolve 1"])
+@pytest.mark.parametrize(
+    "command", ["/stats", "/handoffs", "/take 1", "/reply 1 hi", "/resolve 1"]
+)
 def test_staff_command_from_customer_reveals_nothing(services, command):
     (answer,) = say(services, command)
     assert answer.text == UNKNOWN_COMMAND

@@ -245,6 +245,28 @@ def reply(call: CommandCall) -> list[Reply]:
     return [to_customer, Reply(call.chat_id, f"✅ Sent to #{conversation_id}.")]
 
 
+def take(call: CommandCall) -> list[Reply]:
+    """What the card's ✋ Take button does: the conversation is this staff member's, and the
+    customer is told who joined."""
+    try:
+        conversation_id, _ = _conversation_id(call, "/take ID")
+        with session_scope(call.services.session_factory) as session:
+            to_customer = staff.take_conversation(
+                call.services,
+                session,
+                conversation_id=conversation_id,
+                staff_user_id=call.message.sender.user_id,
+                staff_name=call.message.sender.first_name,
+                now=call.now,
+            )
+    except staff.StaffActionError as exc:
+        return [Reply(call.chat_id, str(exc))]
+    if not to_customer:
+        return [Reply(call.chat_id, f"#{conversation_id} is yours already.")]
+    note = f"✋ #{conversation_id} is yours. Answer with /reply {conversation_id} text."
+    return [*to_customer, Reply(call.chat_id, note)]
+
+
 def resolve(call: CommandCall) -> list[Reply]:
     try:
         conversation_id, _ = _conversation_id(call, "/resolve ID")
@@ -399,6 +421,7 @@ COMMANDS: dict[str, Command] = {
             "stats", "customers, conversations, messages, intent and sentiment mix", True, stats
         ),
         Command("handoffs", "conversations waiting for a human", True, handoffs),
+        Command("take", "take a handed-over conversation yourself", True, take, usage="ID"),
         Command("reply", "answer a handed-over conversation", True, reply, usage="ID text"),
         Command("resolve", "close a conversation", True, resolve, usage="ID"),
         Command("segments", "customers per RFM segment, and the change", True, segments),

@@ -91,7 +91,7 @@ def list_handoffs(session: Session, *, now: datetime, viewed: list[int] | None =
         lines.append(
             f"#{conversation.id} {customer.display_name}: waiting {_duration(now - since)}"
         )
-    lines.append("Answer with /reply ID text, close with /resolve ID.")
+    lines.append("Take one with /take ID, answer with /reply ID text, close with /resolve ID.")
     return "\n".join(lines)
 
 
