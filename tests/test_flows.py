@@ -220,6 +220,23 @@ def test_no_order_number_to_give_gets_where_to_find_it_and_a_person(services, te
     assert "5551" in answer and "shipped" in answer
 
 
+def test_an_unsure_order_question_with_its_number_is_not_handed_over(services):
+    """A long question with an order number, after a message the bot did not get: asked
+    back (or answered), not handed over as "did not understand twice"."""
+    add_order(services, user_id=CUSTOMER, external_id="101630", status=OrderStatus.SHIPPED)
+    say(services, "???")
+    text = (
+        "can you tell me whether the blue jacket I ordered last week (order 101630) has "
+        "shipped yet and if not when it will"
+    )
+    replies = say(services, text)
+    assert texts_to(replies, STAFF_ID) == []
+    choices = button_data(replies, CUSTOMER)
+    answered = any("101630" in r and "shipped" in r for r in texts_to(replies, CUSTOMER))
+    assert answered or "clar|track_order" in choices
+    assert conversation_of(services).status == ConversationStatus.OPEN
+
+
 def test_a_complaint_while_asked_for_the_number_is_not_taken_for_no_number(services):
     say(services, "where is my order?")
     replies = texts_to(say(services, "my parcel got lost and I didnt receive it"), CUSTOMER)

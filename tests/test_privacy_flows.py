@@ -64,6 +64,21 @@ def test_forget_asks_then_erases_only_on_the_button(services):
     assert fresh is not None and fresh.first_name == "Ada", "a new, blank customer"
 
 
+def test_forget_is_answered_by_the_bot_while_a_human_has_the_chat(services):
+    """/forget works during a handoff, so the typed answer to its question is the bot's to
+    answer, not forwarded to staff; other messages still go to staff."""
+    say(services, "I want to talk to a real person")
+    say(services, "/forget")
+    replies = say(services, "no")
+    (typed,) = texts_to(replies, CUSTOMER)
+    assert "tap" in typed and texts_to(replies, STAFF_ID) == []
+    assert button_data(replies, CUSTOMER) == ["fgt|yes", "fgt|no"]
+    forwarded = say(services, "still there?")
+    assert (
+        texts_to(forwarded, CUSTOMER) == [] and "still there?" in texts_to(forwarded, STAFF_ID)[0]
+    )
+
+
 def test_forget_no_keeps_everything(services):
     say(services, "hello")
     say(services, "/forget")

@@ -28,6 +28,7 @@ from bot.services.flows import (
     run_action,
 )
 from bot.services.messages import Button, IncomingMessage, Reply
+from bot.services.order_flows import ORDER_FLOWS
 from db import queries
 from db.clock import utcnow
 from db.engine import session_scope
@@ -149,7 +150,10 @@ def _respond(
     if respond is not None:
         replies = respond(session, stored)
     elif stored.conversation_status == ConversationStatus.WAITING_HUMAN:
-        return forward_to_staff(services, session, stored, message)
+        own = _own_question_answered(services, session, stored, message, analysis, now=now)
+        if own is None:
+            return forward_to_staff(services, session, stored, message)
+        replies = own
     else:
         replies = answer(services, session, stored, message, analysis, now=now)
     for reply in replies:
@@ -285,6 +289,41 @@ def stored_chat(
     return Chat(services, session, customer, conversation, chat_id, now)
 
 
+# Questions the bot keeps answering while a human has the chat: a customer command asked
+# them (/forget works during a handoff), so the yes or no is for the bot, not for staff.
+OWN_QUESTIONS = frozenset({pending.Asked.FORGET})
+
+
+def _own_question_answered(
+    services: Services,
+    session: Session,
+    stored: Stored,
+    message: IncomingMessage,
+    analysis: Analysis | None,
+    *,
+    now: datetime,
+) -> list[Reply] | None:
+    """During a handoff: the bot's answer if the message answers one of :data:`OWN_QUESTIONS`,
+    else None (the message goes to staff)."""
+    chat = stored_chat(services, session, stored, chat_id=message.sender.chat_id, now=now)
+    waiting = pending.current(chat.customer, now=now)
+    if waiting is None or waiting.kind not in OWN_QUESTIONS:
+        return None
+    return continue_pending(chat, waiting, analysis, message.text)
+
+
+def order_question(services: Services, analysis: Analysis) -> bool:
+    """A message with an order number whose likeliest intent is about an order ("has the
+    jacket from order 10234 shipped yet and if not when"): understood well enough, however
+    unsure the classifier is of the long sentence, to ask back rather than hand over."""
+    intent = analysis.top_intent
+    return (
+        intent is not None
+        and analysis.entity("ORDER_ID") is not None
+        and services.answers.action(intent).flow in ORDER_FLOWS
+    )
+
+
 def answer(
     services: Services,
     session: Session,
@@ -320,6 +359,8 @@ def answer(
         services, session, conversation, before_id=stored.interaction_id
     )
     reason = handoff.trigger(services, analysis, previous)
+    if reason == "not_understood" and order_question(services, analysis):
+        reason = None
     if reason is not None:
         return chat.hand_over(reason=reason, text=chat.say("handoff_auto"))
     if services.nlu.needs_clarification(analysis):
