@@ -333,6 +333,22 @@ def test_two_unclear_messages_in_a_row_hand_over(unsure):
     assert conversation_of(unsure).status == ConversationStatus.WAITING_HUMAN
 
 
+def test_a_half_understood_message_after_one_not_understood_is_asked_back(services):
+    """After a message the bot could not place, one it half understands gets the question
+    back with buttons, not a handoff; two it cannot place hand over."""
+    say(services, "2")
+    services.nlu = NLU(services.nlu.nlp, oos_threshold=0.0, confident_threshold=1.01)
+    replies = say(services, "I want to return the jacket, it's too small")
+    assert texts_to(replies, STAFF_ID) == [] and "clar|none" in button_data(replies, CUSTOMER)
+    assert conversation_of(services).status == ConversationStatus.OPEN
+
+
+def test_two_messages_not_understood_hand_over(services):
+    say(services, "2")
+    replies = say(services, "3")
+    assert "did not understand twice" in texts_to(replies, STAFF_ID)[0]
+
+
 # --- automatic handoff and staff -----------------------------------------------------------
 
 

@@ -28,7 +28,6 @@ from bot.services.flows import (
     run_action,
 )
 from bot.services.messages import Button, IncomingMessage, Reply
-from bot.services.order_flows import ORDER_FLOWS
 from db import queries
 from db.clock import utcnow
 from db.engine import session_scope
@@ -312,18 +311,6 @@ def _own_question_answered(
     return continue_pending(chat, waiting, analysis, message.text)
 
 
-def order_question(services: Services, analysis: Analysis) -> bool:
-    """A message with an order number whose likeliest intent is about an order ("has the
-    jacket from order 10234 shipped yet and if not when"): understood well enough, however
-    unsure the classifier is of the long sentence, to ask back rather than hand over."""
-    intent = analysis.top_intent
-    return (
-        intent is not None
-        and analysis.entity("ORDER_ID") is not None
-        and services.answers.action(intent).flow in ORDER_FLOWS
-    )
-
-
 def answer(
     services: Services,
     session: Session,
@@ -359,8 +346,6 @@ def answer(
         services, session, conversation, before_id=stored.interaction_id
     )
     reason = handoff.trigger(services, analysis, previous)
-    if reason == "not_understood" and order_question(services, analysis):
-        reason = None
     if reason is not None:
         return chat.hand_over(reason=reason, text=chat.say("handoff_auto"))
     if services.nlu.needs_clarification(analysis):

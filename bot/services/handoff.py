@@ -54,9 +54,14 @@ def trigger(services: Services, analysis: Analysis, previous: Interaction | None
         return None
     if analysis.sentiment == "negative" and previous.sentiment == "negative":
         return "negative"
-    if _unsure(services, analysis.intent, analysis.confidence) and _unsure(
-        services, previous.intent, previous.intent_confidence
-    ):
+    if not _unsure(services, previous.intent, previous.intent_confidence):
+        return None
+    if analysis.intent == OUT_OF_SCOPE:  # not placed, after an unclear message
+        return "not_understood"
+    # Half understood: after a question back, a second unclear message goes to a person;
+    # after a message the bot could not place at all, it asks back first.
+    unsure = _unsure(services, analysis.intent, analysis.confidence)
+    if unsure and previous.intent != OUT_OF_SCOPE:
         return "not_understood"
     return None
 
