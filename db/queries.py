@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
+from db.analytics_queries import EXCLUDED_STATUSES
 from db.clock import utcnow
 from db.models import (
     Conversation,
@@ -289,6 +291,23 @@ def inbound_count(*, session: Session, since: datetime) -> int:
             .where(Interaction.direction == Direction.INBOUND, Interaction.created_at >= since)
         ).one()
     )
+
+
+def order_totals(
+    *, session: Session, since: datetime, until: datetime
+) -> dict[str, tuple[int, Decimal]]:
+    """Per currency, the number and sum of the purchases ordered in [since, until)
+    (cancelled orders are not purchases, as in the RFM figures)."""
+    rows = session.exec(
+        select(Order.currency, func.count(), func.sum(Order.total))
+        .where(
+            Order.ordered_at >= since,
+            Order.ordered_at < until,
+            col(Order.status).not_in([str(s) for s in EXCLUDED_STATUSES]),
+        )
+        .group_by(Order.currency)
+    ).all()
+    return {str(currency): (int(n), Decimal(total or 0)) for currency, n, total in rows}
 
 
 def inbound_label_counts(*, session: Session, column: str, since: datetime) -> dict[str, int]:

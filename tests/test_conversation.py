@@ -171,6 +171,21 @@ def test_stats_for_staff(services):
     assert "Customers: 2" in report.text
     assert "Customer messages: 2 today, 2 in 7 days" in report.text
     assert "Sentiment (7 days)" in report.text
+    assert "Orders (30 days): none" in report.text
+
+
+def test_stats_show_orders_revenue_and_the_change(services):
+    add_order(services, user_id=501, external_id="A1", total="100.00", days_ago=3)
+    add_order(services, user_id=501, external_id="A2", total="50.50", days_ago=10)
+    add_order(
+        services, user_id=502, external_id="A3", total="999", status="cancelled"
+    )  # not a purchase
+    add_order(services, user_id=502, external_id="B1", total="75.25", days_ago=45)
+    (report,) = say(services, "/stats", user_id=STAFF_ID)
+    assert (
+        "Orders (30 days): 2, revenue 150.50 USD (▲ +100% vs the 30 days before), "
+        "average order 75.25 USD"
+    ) in report.text
 
 
 @pytest.mark.parametrize(

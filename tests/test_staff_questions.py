@@ -96,7 +96,10 @@ ROUTES = [
     ("how many customers do we have", "stats", ""),
     ("intent mix", "stats", ""),
     ("how are we doing", "stats", ""),
-    ("how many active customers", "stats", ""),  # not "inactive" (Hibernating)
+    ("how many active customers", "stats", ""),
+    ("how much revenue this month", "stats", ""),
+    ("what's the average order value", "stats", ""),
+    ("sales last week", "stats", ""),  # not "inactive" (Hibernating)
     ("how many conversations were answered", "stats", ""),  # not "unanswered" (handoffs)
 ]
 

@@ -418,7 +418,7 @@ COMMANDS: dict[str, Command] = {
             usage="[marketing|analytics on|off]",
         ),
         Command(
-            "stats", "customers, conversations, messages, intent and sentiment mix", True, stats
+            "stats", "customers, conversations, messages, intents, sentiment, sales", True, stats
         ),
         Command("handoffs", "conversations waiting for a human", True, handoffs),
         Command("take", "take a handed-over conversation yourself", True, take, usage="ID"),

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from decimal import Decimal
 
 from sqlmodel import Session, col, select
 
@@ -27,12 +28,16 @@ class Stats:
     messages_7d: int
     intents_7d: list[Share]
     sentiment_7d: list[Share]
+    # per currency: (orders, revenue) in the last 30 days, and in the 30 days before
+    orders_30d: dict[str, tuple[int, Decimal]] = field(default_factory=dict)
+    orders_prior_30d: dict[str, tuple[int, Decimal]] = field(default_factory=dict)
 
 
 def compute_stats(services: Services, session: Session, *, now: datetime) -> Stats:
     """Counts for `/stats`. "Today" starts at midnight in the business's time zone."""
     local_midnight = datetime.combine(now.astimezone(services.tz).date(), time(), services.tz)
     week_ago = now - timedelta(days=7)
+    month_ago, two_months_ago = now - timedelta(days=30), now - timedelta(days=60)
     return Stats(
         customers=queries.count_rows(session=session, model=Customer),
         new_customers_7d=queries.count_rows(session=session, model=Customer, since=week_ago),
@@ -45,6 +50,10 @@ def compute_stats(services: Services, session: Session, *, now: datetime) -> Sta
         ),
         sentiment_7d=shares(
             queries.inbound_label_counts(session=session, column="sentiment", since=week_ago)
+        ),
+        orders_30d=queries.order_totals(session=session, since=month_ago, until=now),
+        orders_prior_30d=queries.order_totals(
+            session=session, since=two_months_ago, until=month_ago
         ),
     )
 
@@ -70,7 +79,30 @@ def render_stats(stats: Stats) -> str:
         )
     if not stats.intents_7d:
         lines.append("No customer messages in the last 7 days.")
+    lines += _sales_lines(stats)
     return "\n".join(lines)
+
+
+def _sales_lines(stats: Stats) -> list[str]:
+    """Orders, revenue and average order in the last 30 days, per currency, with the change
+    against the 30 days before."""
+    if not stats.orders_30d:
+        return ["Orders (30 days): none"]
+    lines = []
+    for currency, (orders, revenue) in sorted(stats.orders_30d.items()):
+        _, before = stats.orders_prior_30d.get(currency, (0, Decimal(0)))
+        change = f" ({_change(revenue, before)} vs the 30 days before)" if before else ""
+        average = revenue / orders if orders else Decimal(0)
+        lines.append(
+            f"Orders (30 days): {orders:,}, revenue {revenue:,.2f} {currency}{change}, "
+            f"average order {average:,.2f} {currency}"
+        )
+    return lines
+
+
+def _change(now: Decimal, before: Decimal) -> str:
+    percent = float((now - before) / before * 100)
+    return f"{'▲' if percent >= 0 else '▼'} {percent:+.0f}%"
 
 
 def list_handoffs(session: Session, *, now: datetime, viewed: list[int] | None = None) -> str:

@@ -26,8 +26,8 @@ corrected to a word of our phrases that they miss by one slip of the keyboard ("
    "potential loyalists", "dormant") → ``segment`` with its exact name;
 7. churn words without a segment ("who will churn", "drifting away") → ``atrisk``;
 8. the segments in general ("segments", "rfm", "customers per segment") → ``segments``;
-9. numbers in general ("stats", "how are we doing", "how many customers", "sentiment")
-   → ``stats``.
+9. numbers in general ("stats", "how are we doing", "how many customers", "sentiment",
+   "revenue", "average order value") → ``stats``.
 
 Actions (``/reply``, ``/resolve``) and admin commands (``/audit``) are never reached from
 free text: they change things, and a misunderstood sentence must not.
@@ -132,7 +132,8 @@ PHRASES: dict[str, tuple[str, ...]] = {
     "STATS": ("stats", "statistics", "stat", "numbers", "overview", "dashboard", "kpi",
               "kpis", "metrics", "how are we doing", "how is it going", "how are things",
               "intents", "intent mix", "sentiment", "mood", "messages", "conversations",
-              "customers", "traffic", "volume"),
+              "customers", "traffic", "volume", "revenue", "sales", "turnover", "income",
+              "average order", "order value", "aov", "sold", "how much did we sell"),
 }  # fmt: skip
 
 # Words around "offer" that are not its name: "how did the offer do", "offer results".
