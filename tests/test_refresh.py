@@ -62,6 +62,8 @@ def test_segment_pages_with_buttons_and_authorised_presses(shop):
     stranger = IncomingCallback(sender=sender(501), data=button.data, message_id=55)
     assert handle_callback(shop, stranger) == (STALE_BUTTON, [])
     assert "Usage: /segment NAME" in say(shop, "/segment nonsense", user_id=STAFF_ID)[0].text
+    (loose,) = say(shop, "/segment champs", user_id=STAFF_ID)  # as in plain questions
+    assert loose.text.startswith("Champions:")
 
 
 def test_customer_profile_and_at_risk(shop):

@@ -8,6 +8,7 @@ from sqlmodel import Session
 
 from analytics.segments import ALL_SEGMENTS, explain_segment
 from bot.services.messages import Button
+from bot.services.staff_questions import SEGMENT_PHRASES
 from db import customer_queries as cq
 from db import queries
 from db import report_queries as rq
@@ -47,13 +48,17 @@ def segments_overview(session: Session) -> str:
 
 
 def resolve_segment(name: str) -> str | None:
-    """Match a segment name typed by staff, forgiving case, quotes and spaces."""
+    """Match a segment name typed by staff, forgiving case, quotes and spaces, or one of the
+    loose names of :data:`~bot.services.staff_questions.SEGMENT_PHRASES`."""
     key = name.strip().strip("\"'“”").lower().replace("’", "'")
     for segment in ALL_SEGMENTS:
         if segment.lower() == key or segment.lower().replace("'", "") == key.replace("'", ""):
             return segment
     matches = [s for s in ALL_SEGMENTS if s.lower().startswith(key)] if key else []
-    return matches[0] if len(matches) == 1 else None
+    if len(matches) == 1:
+        return matches[0]
+    # the names staff use in questions too: "champs", "vips", "dormant", "sleeping"
+    return next((s for s, words in SEGMENT_PHRASES.items() if key in words), None)
 
 
 def segment_page(
