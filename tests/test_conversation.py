@@ -157,6 +157,12 @@ def test_handoff_goes_quiet_forwards_and_staff_can_reply_and_resolve(services):
     assert texts_to(say(services, "thanks!"), 501), "the bot answers again after resolution"
 
 
+def test_an_offer_code_in_a_message_gets_its_status(services):
+    """ "My code doesn't work": the bot knows the shop's codes (bot/data/offers.yml)."""
+    (answer,) = texts_to(say(services, "my code SPRING15 doesn't work at checkout"), 501)
+    assert answer.startswith("The code SPRING15 wasn't offered to you")
+
+
 def test_staff_reply_to_unknown_conversation_is_explained(services):
     (answer,) = say(services, "/reply 999 hello", user_id=STAFF_ID)
     assert "no conversation #999" in answer.text

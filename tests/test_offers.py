@@ -26,6 +26,7 @@ from bot.services.offers import (
     FrequencyCap,
     Limits,
     OfferCatalogueError,
+    code_in_message,
     load_catalogue,
     mark_sent,
     newcombe_difference,
@@ -685,6 +686,28 @@ def test_redeem_after_the_offer_ended(session):
         redeem(session, person, "SPRING15", NOW)
         == "Sorry, the offer SPRING15 ended on 31 Mar 2027."
     )
+
+
+def test_a_code_named_in_a_message_is_explained_without_redeeming_it(session):
+    item = offer(session)
+    item.ends_at = datetime(2027, 4, 11, tzinfo=UTC)
+    person, other = customer(session, name="Cy"), customer(session)
+    text = "my code spring15 doesn't work at checkout"  # written in lower case, with a digit
+    assert code_in_message(session, person, text, NOW) == (
+        "The code SPRING15 wasn't offered to you, sorry."
+    )
+    delivery = _sent(session, item, person, NOW - timedelta(days=1))
+    usable = code_in_message(session, person, text, NOW)
+    assert usable is not None and usable.startswith(
+        "SPRING15 (Spring sale) is yours to use until 10 Apr 2027: enter it"
+    )
+    assert delivery.redeemed_at is None, "asking about a code redeems nothing"
+    later = datetime(2027, 4, 12, tzinfo=UTC)
+    assert code_in_message(session, person, "SPRING15??", later) == (
+        "Sorry, the offer SPRING15 ended on 10 Apr 2027."
+    )
+    for unrelated in ["where is order 5551", "I WANT A REFUND", "spring sale", ""]:
+        assert code_in_message(session, other, unrelated, NOW) is None
 
 
 # --- the staff report --------------------------------------------------------------------

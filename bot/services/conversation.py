@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from bot.services import handoff, outbox, pending
+from bot.services import handoff, offers, outbox, pending
 from bot.services.chat import Chat
 from bot.services.clarify import ask_back
 from bot.services.context import Services
@@ -342,6 +342,16 @@ def answer(
     status = order_number_alone(chat, analysis, message.text)
     if status is not None:
         return status
+    code = offers.code_in_message(
+        session,
+        customer,
+        message.text,
+        now,
+        texts=services.offer_texts,
+        tz=services.tz,
+    )
+    if code is not None:  # "my code SPRING15 doesn't work": whether and how they can use it
+        return [chat.reply(code)]
     previous = handoff.previous_message(
         services, session, conversation, before_id=stored.interaction_id
     )

@@ -11,7 +11,7 @@ module                         what it does
 :mod:`.targeting`              segment, churn risk, CLV, affinity; the holdout draw
 :mod:`.campaign`               plan deliveries for live offers; ``mark_sent``
 :mod:`.pacing`                 1 message/s per chat, 25/s overall, testable without sleeping
-:mod:`.redemption`             codes on orders and ``/redeem``
+:mod:`.redemption`             codes on orders, ``/redeem``, codes named in a message
 :mod:`.report`                 ``/offers``: sent, redeemed, conversion vs holdout, uplift CI
 :mod:`.in_chat`                the answer to ``ask_offers``
 :mod:`.job`                    the campaign job: plan (in a transaction), then send paced
@@ -41,7 +41,11 @@ from bot.services.offers.catalogue import (
 from bot.services.offers.in_chat import offers_in_conversation
 from bot.services.offers.job import CampaignRun, run_campaigns, send_planned
 from bot.services.offers.pacing import TELEGRAM, Limits, Paced, pace, send_paced
-from bot.services.offers.redemption import record_redemptions_from_orders, redeem
+from bot.services.offers.redemption import (
+    code_in_message,
+    record_redemptions_from_orders,
+    redeem,
+)
 from bot.services.offers.report import newcombe_difference, offer_report, wilson_interval
 from bot.services.offers.targeting import Profile, is_holdout, matches
 
@@ -60,6 +64,7 @@ __all__ = [
     "Paced",
     "Profile",
     "SyncResult",
+    "code_in_message",
     "is_holdout",
     "load_catalogue",
     "mark_sent",

@@ -7,6 +7,7 @@ offered it, and counting them would blur the comparison with the holdout.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
@@ -17,7 +18,7 @@ from bot.services.answers import render
 from bot.services.offers.campaign import offer_ends_text
 from bot.services.offers.catalogue import DEFAULT_TEXTS, OfferTexts, normalize_code
 from db import offer_queries as oq
-from db.models import Customer, OfferDelivery, Order
+from db.models import Customer, Offer, OfferDelivery, Order
 
 
 @dataclass
@@ -90,24 +91,80 @@ def redeem(
     offer = oq.offer_by_code(session=session, code=code)
     if offer is None or offer.id is None:
         return render(texts.redeem_unknown, code=code, name=name)
-    assert customer.id is not None
-    delivery = oq.delivery_of(session=session, offer_id=offer.id, customer_id=customer.id)
-    if delivery is None or delivery.is_holdout or delivery.sent_at is None:
-        return render(texts.redeem_not_offered, code=code, name=name, title=offer.title)
-    if delivery.redeemed_at is not None:
-        day = delivery.redeemed_at.astimezone(tz)
-        return render(
-            texts.redeem_already, code=code, name=name, title=offer.title, date=f"{day:%d %b %Y}"
-        )
-    if offer.ends_at is not None and now >= offer.ends_at:
-        return render(
-            texts.redeem_expired,
-            code=code,
-            name=name,
-            title=offer.title,
-            date=offer_ends_text(offer, tz),
-        )
+    delivery, problem = _usable(session, customer, offer, now, texts=texts, tz=tz)
+    if problem is not None or delivery is None:
+        return problem or ""
     delivery.redeemed_at = now
     session.add(delivery)
     session.flush()
     return render(texts.redeem_ok, code=code, name=name, title=offer.title)
+
+
+def _usable(
+    session: Session,
+    customer: Customer,
+    offer: Offer,
+    now: datetime,
+    *,
+    texts: OfferTexts,
+    tz: tzinfo,
+) -> tuple[OfferDelivery | None, str | None]:
+    """The customer's delivery of ``offer`` and, if they cannot use it now, why (the text)."""
+    assert customer.id is not None and offer.id is not None
+    name, code = customer.first_name or "there", offer.code
+    delivery = oq.delivery_of(session=session, offer_id=offer.id, customer_id=customer.id)
+    if delivery is None or delivery.is_holdout or delivery.sent_at is None:
+        return None, render(texts.redeem_not_offered, code=code, name=name, title=offer.title)
+    if delivery.redeemed_at is not None:
+        day = delivery.redeemed_at.astimezone(tz)
+        text = render(
+            texts.redeem_already, code=code, name=name, title=offer.title, date=f"{day:%d %b %Y}"
+        )
+        return delivery, text
+    if offer.ends_at is not None and now >= offer.ends_at:
+        date = offer_ends_text(offer, tz)
+        text = render(texts.redeem_expired, code=code, name=name, title=offer.title, date=date)
+        return delivery, text
+    return delivery, None
+
+
+# A word in a message that may be an offer code: letters and digits (a dash or underscore
+# inside), with letters and a digit or written in capitals ("SPRING15", "THANKYOU"; not
+# "thankyou", nor an order number).
+_CODE_WORD = re.compile(r"(?<![\w-])[A-Za-z0-9][A-Za-z0-9_-]{3,30}(?![\w-])")
+_MAX_CODE_WORDS = 5
+
+
+def code_in_message(
+    session: Session,
+    customer: Customer,
+    text: str,
+    now: datetime,
+    *,
+    texts: OfferTexts = DEFAULT_TEXTS,
+    tz: tzinfo = UTC,
+) -> str | None:
+    """A customer writes about one of our offer codes ("my code SPRING15 doesn't work at
+    checkout"): whether they can use it, and how, without redeeming anything. None when the
+    message names no offer code."""
+    words = [
+        w
+        for w in _CODE_WORD.findall(text)
+        if any(c.isalpha() for c in w) and (any(c.isdigit() for c in w) or w.isupper())
+    ]
+    for word in words[:_MAX_CODE_WORDS]:
+        offer = oq.offer_by_code(session=session, code=normalize_code(word))
+        if offer is None or offer.id is None or customer.id is None:
+            continue
+        _, problem = _usable(session, customer, offer, now, texts=texts, tz=tz)
+        if problem is not None:
+            return problem
+        until = f" until {offer_ends_text(offer, tz)}" if offer.ends_at is not None else ""
+        return render(
+            texts.code_usable,
+            code=offer.code,
+            title=offer.title,
+            name=customer.first_name or "there",
+            until=until,
+        )
+    return None
