@@ -343,6 +343,28 @@ def test_a_half_understood_message_after_one_not_understood_is_asked_back(servic
     assert conversation_of(services).status == ConversationStatus.OPEN
 
 
+def test_a_message_not_understood_offers_a_person(services):
+    replies = say(services, "play some jazz music")
+    (fallback,) = texts_to(replies, CUSTOMER)
+    assert "didn't quite get that" in fallback
+    assert button_data(replies, CUSTOMER) == ["hum"]
+    assert conversation_of(services).status == ConversationStatus.OPEN
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("I'd like to leave a review", "Write your review here"),
+        ("great shop, fast delivery!", "Thank you for the feedback"),
+        ("the delivery was quick and the jacket fits perfectly", "Thank you for the feedback"),
+    ],
+)
+def test_review_requests_are_invited_and_praise_is_thanked(services, text, expected):
+    replies = say(services, text)
+    (answer,) = texts_to(replies, CUSTOMER)
+    assert expected in answer and texts_to(replies, STAFF_ID) == []
+
+
 def test_two_messages_not_understood_hand_over(services):
     say(services, "2")
     replies = say(services, "3")

@@ -32,6 +32,7 @@ REQUIRED_TEXTS = (
     "asked_again",
     "order_number_give_up",
     "no_order_number",
+    "review_invite",
     "talk_to_person",
     "csat_question",
     "csat_reminder",

@@ -39,7 +39,7 @@ from db.models import (
     Interaction,
     InteractionKind,
 )
-from nlp import Analysis
+from nlp import OUT_OF_SCOPE, Analysis
 
 log = logging.getLogger(__name__)
 
@@ -361,6 +361,14 @@ def answer(
     if services.nlu.needs_clarification(analysis):
         return ask_back(chat, analysis, interaction_id=stored.interaction_id)
     replies = run_action(chat, analysis, message_text=message.text)
+    if (
+        analysis.intent == OUT_OF_SCOPE
+        and services.staff_destinations()
+        and replies
+        and not replies[-1].buttons
+    ):  # not understood: rephrasing is one way, a person the other
+        replies[-1].buttons = [[Button(chat.say("talk_to_person"), "hum")]]
+        return replies
     if (
         analysis.intent not in SMALL_TALK
         and services.answers.action(analysis.intent).flow is None

@@ -122,6 +122,18 @@ def handoff(flow: FlowInput) -> list[Reply]:
     return flow.hand_over(reason=flow.analysis.intent, text=flow.text(flow.action.text))
 
 
+# --- reviews -----------------------------------------------------------------------------
+
+
+def review(flow: FlowInput) -> list[Reply]:
+    """``review``: feedback given ("great shop, fast delivery!") is thanked for; a message
+    that only says the customer wants to give some ("I'd like to leave a review"), with no
+    tone of its own, is invited to write it here."""
+    if flow.analysis.sentiment == "neutral":
+        return [flow.reply(flow.say("review_invite"))]
+    return [flow.reply(flow.text(flow.action.text))]
+
+
 # --- payment problems --------------------------------------------------------------------
 
 
@@ -196,6 +208,7 @@ FLOWS: dict[str, Flow] = {
     **order_flows.ORDER_FLOWS,
     "handoff": handoff,
     "payment_issue": payment_issue,
+    "review": review,
     "opt_out": opt_out,
     "offers": offers_flow,
     "mydata": mydata_flow,
