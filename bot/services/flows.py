@@ -17,7 +17,7 @@ from sqlmodel import Session
 from bot.services import order_flows
 from bot.services.chat import Chat, FlowInput
 from bot.services.messages import Reply
-from bot.services.pending import Asked, Pending
+from bot.services.pending import Asked, Pending, clear
 from bot.services.privacy import record_consent
 from db.models import Customer
 from nlp import OUT_OF_SCOPE, Analysis
@@ -96,6 +96,10 @@ def continue_pending(
         return None
     if waiting.kind == Asked.CHANGE_DETAILS and text.strip() and not ACKNOWLEDGEMENT.match(text):
         return order_flows.change_details(chat, waiting.data)
+    if waiting.kind == Asked.REVIEW and text.strip() and not ACKNOWLEDGEMENT.match(text):
+        if analysis is not None and analysis.intent not in REVIEW_LIKE:
+            return None  # a question of its own ("where is my order?")
+        return _review_received(chat, text)
     if waiting.kind == Asked.SURVEY_COMMENT and text.strip():
         from bot.services.surveys import record_comment
 
@@ -126,12 +130,26 @@ def handoff(flow: FlowInput) -> list[Reply]:
 
 
 def review(flow: FlowInput) -> list[Reply]:
-    """``review``: feedback given ("great shop, fast delivery!") is thanked for; a message
-    that only says the customer wants to give some ("I'd like to leave a review"), with no
-    tone of its own, is invited to write it here."""
+    """``review``: feedback given ("great shop, fast delivery!") is thanked for and passed
+    to staff; a message that only says the customer wants to give some ("I'd like to leave a
+    review"), with no tone of its own, is invited to write it, and the next message is it."""
     if flow.analysis.sentiment == "neutral":
+        flow.ask(Asked.REVIEW)
         return [flow.reply(flow.say("review_invite"))]
-    return [flow.reply(flow.text(flow.action.text))]
+    return _review_received(flow, flow.message_text)
+
+
+# Intents that do not make a message something other than the review the bot asked for.
+REVIEW_LIKE = frozenset({OUT_OF_SCOPE, "review", "complaint", "thanks"})
+
+
+def _review_received(chat: Chat, text: str) -> list[Reply]:
+    """Thanks, and the review to staff; an invitation to write one is answered."""
+    clear(chat.customer)
+    chat.session.add(chat.customer)
+    notice = f"⭐ Review from {chat.customer.display_name} (conversation #{chat.conversation.id}):"
+    thanks = chat.text(chat.services.answers.action("review").text or "")
+    return [chat.reply(thanks), *chat.to_staff(f"{notice}\n{text}")]
 
 
 # --- payment problems --------------------------------------------------------------------

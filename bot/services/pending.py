@@ -23,6 +23,7 @@ class Asked(StrEnum):
     CHANGE_DETAILS = "change_details"  # data: order_id
     PAYMENT_DETAILS = "payment_details"  # no data: the date and amount of a payment
     SURVEY_COMMENT = "survey_comment"  # data: survey_id
+    REVIEW = "review"  # no data: the customer was invited to write a review
     FORGET = "forget"  # no data: the customer asked to erase their data
 
 
