@@ -163,6 +163,11 @@ def test_an_offer_code_in_a_message_gets_its_status(services):
     assert answer.startswith("The code SPRING15 wasn't offered to you")
 
 
+def test_how_to_use_a_code_is_answered_not_offered(services):
+    (answer,) = texts_to(say(services, "how do I use my discount code"), 501)
+    assert "discount code field at checkout" in answer
+
+
 def test_staff_reply_to_unknown_conversation_is_explained(services):
     (answer,) = say(services, "/reply 999 hello", user_id=STAFF_ID)
     assert "no conversation #999" in answer.text

@@ -195,10 +195,23 @@ def set_marketing_consent(
 # --- offers ------------------------------------------------------------------------------
 
 
+# "how do I use my discount code", "where do I enter the voucher": using a code, not asking
+# for an offer (a message that names one of the shop's codes is answered before this).
+USING_A_CODE = re.compile(
+    r"\b(?:use|using|apply|applying|enter|entering|redeem|add|put|type|where)\b.*"
+    r"\b(?:codes?|coupons?|vouchers?|promo ?codes?)\b"
+    r"|\b(?:codes?|coupons?|vouchers?)\b.*\b(?:work|working|valid|accepted|apply|applied)\b",
+    re.IGNORECASE,
+)
+
+
 def offers_flow(flow: FlowInput) -> list[Reply]:
-    """``ask_offers``: the best offer for this customer, if they allow offers."""
+    """``ask_offers``: the best offer for this customer, if they allow offers; how to use a
+    code, if that is the question."""
     from bot.services.offers import offers_in_conversation
 
+    if USING_A_CODE.search(flow.message_text):
+        return [flow.reply(flow.text(flow.services.offer_texts.code_how))]
     text = offers_in_conversation(
         flow.session,
         flow.customer,

@@ -68,6 +68,10 @@ class OfferTexts:
     redeem_already: str = "You already redeemed {code} on {date}."
     redeem_expired: str = "Sorry, the offer {code} ended on {date}."
     redeem_ok: str = "Done: {code} ({title}) is redeemed for you."
+    code_how: str = (
+        "Enter the code in the discount code field at checkout, before you pay. If it "
+        "doesn't work, send me the code and I'll check it for you."
+    )
     code_usable: str = (
         "{code} ({title}) is yours to use{until}: enter it in the discount code field at "
         "checkout. If the shop still refuses it, tell me and I'll pass it to a colleague."
