@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
 from bot.services.assistant import UNKNOWN_COMMAND, handle_message
 from bot.services.messages import IncomingMessage, split_text
+from db.clock import utcnow
 from db.engine import session_scope
 from db.models import Conversation, ConversationStatus, Customer, InboundUpdate
 from tests.conftest import STAFF_ID
@@ -166,6 +169,23 @@ def test_an_offer_code_in_a_message_gets_its_status(services):
 def test_how_to_use_a_code_is_answered_not_offered(services):
     (answer,) = texts_to(say(services, "how do I use my discount code"), 501)
     assert "discount code field at checkout" in answer
+
+
+def test_a_long_wait_for_a_human_is_acknowledged_once_an_hour(services):
+    replies = say(services, "I want to talk to a real person")
+    conversation_id = int(texts_to(replies, STAFF_ID)[0].split("#")[1].split(":")[0])
+    assert texts_to(say(services, "hello?"), 501) == [], "just handed over: nothing to add"
+    later = utcnow() + timedelta(hours=2)
+    (note,) = texts_to(say(services, "anyone there?", now=later), 501)
+    assert "reach our team" in note
+    soon = later + timedelta(minutes=10)
+    assert texts_to(say(services, "hello??", now=soon), 501) == [], "not on every message"
+    forwarded = say(services, "still waiting", now=soon + timedelta(hours=1))
+    assert "reach our team" in texts_to(forwarded, 501)[0]
+    assert "still waiting" in texts_to(forwarded, STAFF_ID)[0], "staff still get it"
+    say(services, f"/take {conversation_id}", user_id=STAFF_ID, now=soon + timedelta(hours=1))
+    taken = say(services, "thanks", now=soon + timedelta(hours=3))
+    assert texts_to(taken, 501) == [], "a colleague has it: they answer"
 
 
 def test_staff_reply_to_unknown_conversation_is_explained(services):

@@ -43,6 +43,7 @@ REQUIRED_TEXTS = (
     "nps_thanks",
     "survey_answered",
     "handoff_auto",
+    "still_waiting",
     "staff_joined",
     "resolved",
 )

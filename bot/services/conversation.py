@@ -11,7 +11,7 @@ import logging
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -39,6 +39,7 @@ from db.models import (
     Interaction,
     InteractionKind,
 )
+from db.types import as_utc
 from nlp import OUT_OF_SCOPE, Analysis
 
 log = logging.getLogger(__name__)
@@ -150,9 +151,9 @@ def _respond(
         replies = respond(session, stored)
     elif stored.conversation_status == ConversationStatus.WAITING_HUMAN:
         own = _own_question_answered(services, session, stored, message, analysis, now=now)
+        replies = own if own is not None else forward_to_staff(services, session, stored, message)
         if own is None:
-            return forward_to_staff(services, session, stored, message)
-        replies = own
+            replies += _still_waiting(services, session, stored, message, now=now)
     else:
         replies = answer(services, session, stored, message, analysis, now=now)
     for reply in replies:
@@ -405,6 +406,34 @@ def store_outbound(
         ),
     )
     reply.interaction_id = interaction.id
+
+
+# While nobody has taken a handed-over chat, a customer who writes again this long after the
+# handoff is told, at most this often, that their messages reach the team: hours of silence
+# read as a broken bot.
+STILL_WAITING_AFTER = timedelta(hours=1)
+
+
+def _still_waiting(
+    services: Services,
+    session: Session,
+    stored: Stored,
+    message: IncomingMessage,
+    *,
+    now: datetime,
+) -> list[Reply]:
+    conversation = session.get(Conversation, stored.conversation_id)
+    if conversation is None or conversation.assigned_staff_id is not None:
+        return []
+    since = now - STILL_WAITING_AFTER
+    if conversation.handoff_at is None or as_utc(conversation.handoff_at) > since:
+        return []
+    text = services.answers.say("still_waiting")
+    if queries.outbound_text_since(
+        session=session, customer_id=stored.customer_id, text=text, since=since
+    ):
+        return []
+    return [Reply(message.sender.chat_id, text)]
 
 
 def forward_to_staff(
