@@ -351,6 +351,13 @@ def test_a_message_not_understood_offers_a_person(services):
     assert conversation_of(services).status == ConversationStatus.OPEN
 
 
+def test_an_upset_message_not_understood_gets_sympathy_not_confusion(services):
+    replies = say(services, "😡😡😡")
+    (answer,) = texts_to(replies, CUSTOMER)
+    assert answer.startswith("I'm sorry something's wrong, Ada.")
+    assert button_data(replies, CUSTOMER) == ["hum"]
+
+
 @pytest.mark.parametrize(
     "text", ["great shop, fast delivery!", "the delivery was quick and the jacket fits perfectly"]
 )

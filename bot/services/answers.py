@@ -44,6 +44,7 @@ REQUIRED_TEXTS = (
     "survey_answered",
     "handoff_auto",
     "still_waiting",
+    "not_understood_upset",
     "staff_joined",
     "resolved",
 )

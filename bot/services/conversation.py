@@ -368,6 +368,8 @@ def answer(
         and replies
         and not replies[-1].buttons
     ):  # not understood: rephrasing is one way, a person the other
+        if analysis.sentiment == "negative":  # "ugh", "😡😡": upset, not a question
+            replies[-1].text = chat.say("not_understood_upset")
         replies[-1].buttons = [[Button(chat.say("talk_to_person"), "hum")]]
         return replies
     if (
