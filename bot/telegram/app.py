@@ -51,7 +51,7 @@ T = TypeVar("T")
 # Updates of different chats handled at the same time (a chat's own stay in order).
 CONCURRENT_UPDATES = 32
 # Connections to the Bot API. Few on purpose: httpcore's pool does work per connection on
-# every request (a fifth less CPU per message with 8 than with 40, benchmarks/load.py), and
+# every request (about 15 % less CPU per message with 8 than with 40, benchmarks/load.py), and
 # 8 connections still carry 80 calls/s at a 100 ms round trip, far above Telegram's limit
 # of 30 messages/s per bot. A call that finds them all busy waits for one, up to
 # POOL_WAIT_SECONDS (PTB's default of 1 s would fail replies of a busy moment needlessly).
