@@ -227,60 +227,81 @@ def _conversation_id(call: CommandCall, usage: str) -> tuple[int, str]:
     return int(head.lstrip("#")), rest.strip()
 
 
-def reply(call: CommandCall) -> list[Reply]:
+def _on_conversation(
+    call: CommandCall,
+    usage: str,
+    act: Callable[[Session, int, str], list[Reply]],
+    done: Callable[[int, list[Reply]], list[Reply]],
+) -> list[Reply]:
+    """``/command ID [text]``: ``act(session, conversation_id, text)`` in a transaction, then
+    ``done`` with its replies; a bad ID or an action that cannot be done is answered with
+    why (as the card's buttons do, :func:`bot.services.buttons._staff_action`)."""
     try:
-        conversation_id, text = _conversation_id(call, "/reply ID text")
+        conversation_id, rest = _conversation_id(call, usage)
+        with session_scope(call.services.session_factory) as session:
+            replies = act(session, conversation_id, rest)
+    except staff.StaffActionError as exc:
+        return [Reply(call.chat_id, str(exc))]
+    return done(conversation_id, replies)
+
+
+def reply(call: CommandCall) -> list[Reply]:
+    def act(session: Session, conversation_id: int, text: str) -> list[Reply]:
         if not text:
             raise staff.StaffActionError("Usage: /reply ID text")
-        with session_scope(call.services.session_factory) as session:
-            to_customer = staff.reply_to_customer(
+        return [
+            staff.reply_to_customer(
                 session,
                 conversation_id=conversation_id,
                 text=text,
                 staff_user_id=call.message.sender.user_id,
                 now=call.now,
             )
-    except staff.StaffActionError as exc:
-        return [Reply(call.chat_id, str(exc))]
-    return [to_customer, Reply(call.chat_id, f"✅ Sent to #{conversation_id}.")]
+        ]
+
+    def done(conversation_id: int, to_customer: list[Reply]) -> list[Reply]:
+        return [*to_customer, Reply(call.chat_id, f"✅ Sent to #{conversation_id}.")]
+
+    return _on_conversation(call, "/reply ID text", act, done)
 
 
 def take(call: CommandCall) -> list[Reply]:
     """What the card's ✋ Take button does: the conversation is this staff member's, and the
     customer is told who joined."""
-    try:
-        conversation_id, _ = _conversation_id(call, "/take ID")
-        with session_scope(call.services.session_factory) as session:
-            to_customer = staff.take_conversation(
-                call.services,
-                session,
-                conversation_id=conversation_id,
-                staff_user_id=call.message.sender.user_id,
-                staff_name=call.message.sender.first_name,
-                now=call.now,
-            )
-    except staff.StaffActionError as exc:
-        return [Reply(call.chat_id, str(exc))]
-    if not to_customer:
-        return [Reply(call.chat_id, f"#{conversation_id} is yours already.")]
-    note = f"✋ #{conversation_id} is yours. Answer with /reply {conversation_id} text."
-    return [*to_customer, Reply(call.chat_id, note)]
+
+    def act(session: Session, conversation_id: int, _: str) -> list[Reply]:
+        return staff.take_conversation(
+            call.services,
+            session,
+            conversation_id=conversation_id,
+            staff_user_id=call.message.sender.user_id,
+            staff_name=call.message.sender.first_name,
+            now=call.now,
+        )
+
+    def done(conversation_id: int, to_customer: list[Reply]) -> list[Reply]:
+        if not to_customer:
+            return [Reply(call.chat_id, f"#{conversation_id} is yours already.")]
+        note = f"✋ #{conversation_id} is yours. Answer with /reply {conversation_id} text."
+        return [*to_customer, Reply(call.chat_id, note)]
+
+    return _on_conversation(call, "/take ID", act, done)
 
 
 def resolve(call: CommandCall) -> list[Reply]:
-    try:
-        conversation_id, _ = _conversation_id(call, "/resolve ID")
-        with session_scope(call.services.session_factory) as session:
-            to_customer = staff.resolve_conversation(
-                call.services,
-                session,
-                conversation_id=conversation_id,
-                staff_user_id=call.message.sender.user_id,
-                now=call.now,
-            )
-    except staff.StaffActionError as exc:
-        return [Reply(call.chat_id, str(exc))]
-    return [*to_customer, Reply(call.chat_id, f"✅ #{conversation_id} resolved.")]
+    def act(session: Session, conversation_id: int, _: str) -> list[Reply]:
+        return staff.resolve_conversation(
+            call.services,
+            session,
+            conversation_id=conversation_id,
+            staff_user_id=call.message.sender.user_id,
+            now=call.now,
+        )
+
+    def done(conversation_id: int, to_customer: list[Reply]) -> list[Reply]:
+        return [*to_customer, Reply(call.chat_id, f"✅ #{conversation_id} resolved.")]
+
+    return _on_conversation(call, "/resolve ID", act, done)
 
 
 def segments(call: CommandCall) -> list[Reply]:
