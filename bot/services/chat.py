@@ -37,6 +37,10 @@ class Chat:
     def reply(self, text: str, buttons: list[list[Button]] | None = None) -> Reply:
         return Reply(self.chat_id, text, buttons=buttons or [])
 
+    def person_button(self) -> list[list[Button]]:
+        """The "Talk to a person" button (pressed, it hands the chat over)."""
+        return [[Button(self.say("talk_to_person"), "hum")]]
+
     def hand_over(self, *, reason: str, text: str) -> list[Reply]:
         """Hand this conversation to a person, telling the customer ``text`` (see
         :func:`bot.services.handoff.hand_over`)."""

@@ -27,7 +27,7 @@ from bot.services.flows import (
     order_number_alone,
     run_action,
 )
-from bot.services.messages import Button, IncomingMessage, Reply
+from bot.services.messages import IncomingMessage, Reply
 from db import queries
 from db.clock import utcnow
 from db.engine import session_scope
@@ -370,7 +370,7 @@ def answer(
     ):  # not understood: rephrasing is one way, a person the other
         if analysis.sentiment == "negative":  # "ugh", "😡😡": upset, not a question
             replies[-1].text = chat.say("not_understood_upset")
-        replies[-1].buttons = [[Button(chat.say("talk_to_person"), "hum")]]
+        replies[-1].buttons = chat.person_button()
         return replies
     if (
         analysis.intent not in SMALL_TALK
@@ -380,7 +380,7 @@ def answer(
         and not replies[-1].buttons
     ):  # the same answer again may not help: a person is offered with it
         replies[-1].text += f"\n\n{chat.say('asked_again')}"
-        replies[-1].buttons = [[Button(chat.say("talk_to_person"), "hum")]]
+        replies[-1].buttons = chat.person_button()
     return replies
 
 

@@ -103,7 +103,7 @@ def _ask_number(chat: Chat, intent: str, *, attempts: int, text: str) -> list[Re
         return [
             chat.reply(
                 f"{text} {chat.say('order_number_give_up')}",
-                [[Button(chat.say("talk_to_person"), "hum")]],
+                chat.person_button(),
             )
         ]
     chat.ask(Asked.ORDER_NUMBER, attempts=attempts, intent=intent)
@@ -114,7 +114,7 @@ def no_number(chat: Chat, intent: str, *, attempts: int) -> list[Reply]:
     """The customer has no order number to give: where to find it, or a person who can look
     the order up (the question stays open, so the number can still come)."""
     chat.ask(Asked.ORDER_NUMBER, attempts=attempts, intent=intent)
-    return [chat.reply(chat.say("no_order_number"), [[Button(chat.say("talk_to_person"), "hum")]])]
+    return [chat.reply(chat.say("no_order_number"), chat.person_button())]
 
 
 def _not_found(chat: Chat, intent: str, order_id: str, attempts: int) -> list[Reply]:
