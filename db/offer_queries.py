@@ -12,6 +12,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, or_, select
 
+from db.analytics_queries import EXCLUDED_STATUSES
 from db.models import (
     Conversation,
     ConversationStatus,
@@ -23,12 +24,12 @@ from db.models import (
     OfferDelivery,
     Order,
     OrderLine,
-    OrderStatus,
     Product,
 )
 
-# Orders that never happened for the customer: they neither show affinity nor convert.
-NOT_PURCHASES = (OrderStatus.CANCELLED,)
+# Orders that never happened for the customer (EXCLUDED_STATUSES, as in RFM and /stats):
+# they neither show affinity nor convert.
+NOT_PURCHASES = [str(s) for s in EXCLUDED_STATUSES]
 
 
 # --- the catalogue -----------------------------------------------------------------------
