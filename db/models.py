@@ -169,6 +169,10 @@ class Interaction(SQLModel, table=True):
     staff_member_id: int | None = Field(default=None, foreign_key="staff_members.id")
     # The intent the customer picked when the bot asked back: a label for retraining.
     chosen_intent: str | None = Field(default=None, max_length=64)
+    # The bot's open question this message answered (an order number, a review, a yes or
+    # no: a kind of bot.services.pending.Asked), whatever its intent reads: not an
+    # unplaced message, so it never counts towards "did not understand twice".
+    answered_question: str | None = Field(default=None, max_length=32)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

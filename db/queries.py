@@ -200,6 +200,15 @@ def set_interaction_message_id(
     )
 
 
+def set_answered_question(*, session: Session, interaction_id: int, question: str) -> None:
+    """Note on an inbound message which of the bot's open questions it answered."""
+    session.execute(
+        sa.update(Interaction)
+        .where(col(Interaction.id) == interaction_id)
+        .values(answered_question=question)
+    )
+
+
 def recent_interactions(
     *, session: Session, customer_id: int, limit: int = 10
 ) -> Sequence[Interaction]:

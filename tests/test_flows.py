@@ -387,6 +387,30 @@ def test_a_question_instead_of_the_review_is_answered_as_such(services):
     assert "PayPal" in answer
 
 
+@pytest.mark.parametrize(
+    ("question", "answer"),
+    [
+        ("where is my order?", "found it: 5551"),
+        ("I'd like to leave a review", "the jacket is lovely but the sleeves are a bit long"),
+    ],
+)
+def test_an_answer_to_the_bots_question_is_not_a_message_not_understood(
+    services, question, answer
+):
+    """The answer reads as out of scope to the NLU, but the bot understood it: a message it
+    cannot place next is the first one, answered, not "did not understand twice"."""
+    say(services, question)  # no orders yet: which one?
+    add_order(services, user_id=CUSTOMER, external_id="5551", status=OrderStatus.SHIPPED)
+    say(services, answer)
+    with session_scope(services.session_factory) as session:
+        stored = session.exec(select(Interaction).where(Interaction.text == answer)).one()
+        assert stored.answered_question in {"order_number", "review"}
+    replies = say(services, "play some jazz music")
+    assert "didn't quite get that" in texts_to(replies, CUSTOMER)[0]
+    assert texts_to(replies, STAFF_ID) == []
+    assert conversation_of(services).status == ConversationStatus.OPEN
+
+
 def test_two_messages_not_understood_hand_over(services):
     say(services, "2")
     replies = say(services, "3")

@@ -309,7 +309,21 @@ def _own_question_answered(
     waiting = pending.current(chat.customer, now=now)
     if waiting is None or waiting.kind not in OWN_QUESTIONS:
         return None
-    return continue_pending(chat, waiting, analysis, message.text)
+    return _continue(chat, stored, waiting, analysis, message.text)
+
+
+def _continue(
+    chat: Chat, stored: Stored, waiting: pending.Pending, analysis: Analysis | None, text: str
+) -> list[Reply] | None:
+    """:func:`continue_pending`; a message it takes as the answer is marked so
+    (``answered_question``), so that "found it: 5551" is not later counted as a message the
+    bot could not place."""
+    replies = continue_pending(chat, waiting, analysis, text)
+    if replies is not None:
+        queries.set_answered_question(
+            session=chat.session, interaction_id=stored.interaction_id, question=waiting.kind
+        )
+    return replies
 
 
 def answer(
@@ -327,7 +341,7 @@ def answer(
     customer, conversation = chat.customer, chat.conversation
     waiting = pending.current(customer, now=now)
     if waiting is not None:
-        replies = continue_pending(chat, waiting, analysis, message.text)
+        replies = _continue(chat, stored, waiting, analysis, message.text)
         if replies is not None:
             return replies
     acknowledged = analysis is not None and bool(ACKNOWLEDGEMENT.match(message.text))

@@ -54,7 +54,7 @@ def trigger(services: Services, analysis: Analysis, previous: Interaction | None
         return None
     if analysis.sentiment == "negative" and previous.sentiment == "negative":
         return "negative"
-    if not _unsure(services, previous.intent, previous.intent_confidence):
+    if not _unsure_message(services, previous):
         return None
     if analysis.intent == OUT_OF_SCOPE:  # not placed, after an unclear message
         return "not_understood"
@@ -73,7 +73,8 @@ def asked_again(services: Services, analysis: Analysis, previous: Interaction | 
         previous is not None
         and previous.intent == analysis.intent != OUT_OF_SCOPE
         and not _unsure(services, analysis.intent, analysis.confidence)
-        and not _unsure(services, previous.intent, previous.intent_confidence)
+        and not _unsure_message(services, previous)
+        and previous.answered_question is None
     )
 
 
@@ -81,6 +82,14 @@ def _unsure(services: Services, intent: str | None, confidence: float | None) ->
     if intent is None or confidence is None:
         return False
     return intent == OUT_OF_SCOPE or confidence < services.nlu.confident_threshold
+
+
+def _unsure_message(services: Services, message: Interaction) -> bool:
+    """A stored message the bot could not place; one that answered the bot's own question
+    ("found it: 5551", a written review) was understood, whatever its intent reads."""
+    if message.answered_question is not None:
+        return False
+    return _unsure(services, message.intent, message.intent_confidence)
 
 
 def _previous_analysed(
