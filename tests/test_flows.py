@@ -252,6 +252,7 @@ def test_a_complaint_while_asked_for_the_number_is_not_taken_for_no_number(servi
         ("I paid 5551 dollars for it", False),  # an amount
         ("call me at +1 555 123 4567", False),  # a phone number
         ("it is 5551 or 5552", False),  # which one?
+        ("5551, ordered in 2024", True),
     ],
 )
 def test_a_number_in_a_short_answer_is_read_as_the_order_number(services, text, found):
@@ -260,6 +261,13 @@ def test_a_number_in_a_short_answer_is_read_as_the_order_number(services, text, 
     say(services, "I want to cancel my order")  # two orders: which one?
     replies = texts_to(say(services, text), CUSTOMER)
     assert any("5551" in reply and "shipped" in reply for reply in replies) == found
+
+
+@pytest.mark.parametrize("text", ["I ordered it in 2024", "I've been a customer since 2019"])
+def test_a_year_in_the_answer_is_not_taken_for_the_order_number(services, text):
+    say(services, "where is my order?")
+    replies = texts_to(say(services, text), CUSTOMER)
+    assert not any("couldn't find an order" in reply for reply in replies)
 
 
 def test_the_question_lapses_after_the_timeout(services):

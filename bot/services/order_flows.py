@@ -43,6 +43,11 @@ ID_IN_ANSWER = re.compile(
     r"(?<![\w@$€£¥₹&./,+:-])#?\s?([A-Za-z]{0,5}-?[0-9]{3,12})(?![\w/-]|[.,:]\d)"
 )
 ANSWER_MAX_WORDS = 8
+# A year the customer mentions ("I ordered it in 2024", "a customer since 2019") is not the
+# order number, though it has the digits of one.
+YEAR_MENTION = re.compile(
+    r"\b(?:in|since|from|during|of|until|till|before|after)\s+((?:19|20)[0-9]{2})\b", re.I
+)
 OTHER_NUMBERS = frozenset({"MONEY", "DATE", "PHONE", "EMAIL"})
 
 
@@ -83,7 +88,8 @@ def order_number(flow: FlowInput, *, bare: bool = False) -> str | None:
         return found.group(1).upper()
     if len(flow.message_text.split()) > ANSWER_MAX_WORDS:
         return None
-    tokens = ID_IN_ANSWER.findall(flow.message_text)
+    years = set(YEAR_MENTION.findall(flow.message_text))
+    tokens = [t for t in ID_IN_ANSWER.findall(flow.message_text) if t not in years]
     others = [e.text for e in flow.analysis.entities if e.label in OTHER_NUMBERS]
     if len(tokens) == 1 and not any(tokens[0] in other for other in others):
         return str(tokens[0]).upper()
