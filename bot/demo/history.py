@@ -2,7 +2,9 @@
 handoffs and CSAT/NPS answers, so that satisfaction scores and digests have data.
 
 The message texts are written for the demo (our own words); every one goes through the
-real NLU, so intents and sentiment in the database are what the model says.
+real NLU, so intents and sentiment in the database are what the model says, and the bot's
+reply stored with it is what the bot's action for that intent answers that customer (worked
+out in a savepoint that is rolled back, so the action leaves nothing else behind).
 """
 
 from __future__ import annotations
@@ -15,8 +17,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from db.models import Conversation, ConversationStatus, Interaction, Survey
-from nlp import NLU
+from bot.services.chat import Chat
+from bot.services.context import Services
+from bot.services.flows import run_action
+from db.models import Conversation, ConversationStatus, Customer, Interaction, Survey
+from nlp import Analysis
 
 # (message, how the customer feels: -1 unhappy, 0 neutral, 1 happy)
 MESSAGES: list[tuple[str, int]] = [
@@ -61,7 +66,7 @@ def _survey_score(rng: random.Random, mood: int, *, kind: str) -> int:
 
 def generate_history(
     session: Session,
-    nlu: NLU,
+    services: Services,
     *,
     customer_ids: list[int],
     now: datetime,
@@ -71,7 +76,7 @@ def generate_history(
     """Conversations over the last ``days`` days for a sample of ``customer_ids``."""
     rng = random.Random(seed)
     texts = [text for text, _ in MESSAGES]
-    analyses = dict(zip(texts, nlu.analyze_many(texts), strict=True))
+    analyses = dict(zip(texts, services.nlu.analyze_many(texts), strict=True))
     chatters = rng.sample(customer_ids, k=min(len(customer_ids), 400))
     messages = surveys = answers = 0
     for customer_id in chatters:
@@ -84,15 +89,25 @@ def generate_history(
             channel="telegram",
             opened_at=opened,
             updated_at=opened,
-            status=ConversationStatus.RESOLVED
-            if resolved
-            else (ConversationStatus.WAITING_HUMAN if handoff else ConversationStatus.OPEN),
+            status=ConversationStatus.OPEN,  # as the bot found it; the outcome is set below
             handoff_at=opened + timedelta(minutes=2) if handoff else None,
             resolved_at=opened + timedelta(hours=rng.uniform(0.1, 20)) if resolved else None,
         )
         session.add(conversation)
         session.flush()
         analysis = analyses[text]
+        reply, handed_over = _bot_reply(
+            services, session, customer_id, conversation, analysis, text, opened
+        )
+        if handoff and not handed_over:  # handed over by the trigger, not by the intent
+            reply = services.answers.say("handoff_auto")
+        elif handed_over and not handoff:  # the intent's action hands over (a complaint)
+            handoff, conversation.handoff_at = True, opened + timedelta(minutes=1)
+        conversation.status = (
+            ConversationStatus.RESOLVED
+            if resolved
+            else (ConversationStatus.WAITING_HUMAN if handoff else ConversationStatus.OPEN)
+        )
         rows: list[dict[str, Any]] = [
             {
                 "customer_id": customer_id,
@@ -107,17 +122,20 @@ def generate_history(
                 "sentiment_score": analysis.sentiment_score,
                 "entities": analysis.entities_as_dicts(),
                 "created_at": opened,
-            },
-            {
-                "customer_id": customer_id,
-                "conversation_id": conversation.id,
-                "direction": "out",
-                "channel": "telegram",
-                "kind": "text",
-                "text": "(demo answer)",
-                "created_at": opened + timedelta(seconds=1),
-            },
+            }
         ]
+        if reply:
+            rows.append(
+                {
+                    "customer_id": customer_id,
+                    "conversation_id": conversation.id,
+                    "direction": "out",
+                    "channel": "telegram",
+                    "kind": "text",
+                    "text": reply,
+                    "created_at": opened + timedelta(seconds=1),
+                }
+            )
         session.execute(sa.insert(Interaction), rows)
         messages += 1
         if resolved and conversation.resolved_at is not None and conversation.resolved_at < now:
@@ -141,3 +159,28 @@ def generate_history(
                 answers += int(answered)
     session.flush()
     return HistorySummary(len(chatters), messages, surveys, answers)
+
+
+def _bot_reply(
+    services: Services,
+    session: Session,
+    customer_id: int,
+    conversation: Conversation,
+    analysis: Analysis,
+    text: str,
+    now: datetime,
+) -> tuple[str, bool]:
+    """What the bot's action answers this customer, and whether it handed the chat over;
+    its side effects are rolled back."""
+    customer = session.get(Customer, customer_id)
+    if customer is None:
+        return "", False
+    savepoint = session.begin_nested()
+    try:
+        chat = Chat(services, session, customer, conversation, customer_id, now)
+        replies = run_action(chat, analysis, message_text=text)
+        handed_over = conversation.status == ConversationStatus.WAITING_HUMAN
+    finally:
+        savepoint.rollback()
+    text = "\n\n".join(r.text for r in replies if r.chat_id == customer_id and r.text)
+    return text, handed_over

@@ -72,7 +72,7 @@ def run_demo(
         products = queries.product_names(session=session)
         history = generate_history(
             session,
-            services.nlu,
+            services,
             customer_ids=list(range(len(senders) + 1, customers + 1)),
             now=as_of,
             seed=seed,
