@@ -172,6 +172,23 @@ def delivery_of(*, session: Session, offer_id: int, customer_id: int) -> OfferDe
     ).first()
 
 
+def latest_sent_offer(
+    *, session: Session, customer_id: int, since: datetime
+) -> tuple[Offer, OfferDelivery] | None:
+    """The offer last sent to this customer (not held out) since ``since``, and its delivery."""
+    row = session.exec(
+        select(Offer, OfferDelivery)
+        .join(OfferDelivery, col(OfferDelivery.offer_id) == Offer.id)
+        .where(
+            OfferDelivery.customer_id == customer_id,
+            col(OfferDelivery.is_holdout).is_(False),
+            col(OfferDelivery.sent_at) >= since,
+        )
+        .order_by(col(OfferDelivery.sent_at).desc(), col(OfferDelivery.id).desc())
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
 def unsent_deliveries(
     *, session: Session, since: datetime
 ) -> list[tuple[OfferDelivery, str, int]]:

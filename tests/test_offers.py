@@ -30,6 +30,7 @@ from bot.services.offers import (
     load_catalogue,
     mark_sent,
     newcombe_difference,
+    offer_follow_up,
     offer_report,
     offers_in_conversation,
     pace,
@@ -708,6 +709,29 @@ def test_a_code_named_in_a_message_is_explained_without_redeeming_it(session):
     )
     for unrelated in ["where is order 5551", "I WANT A REFUND", "spring sale", ""]:
         assert code_in_message(session, other, unrelated, NOW) is None
+
+
+def test_a_question_about_the_offer_sent_lately_gets_that_offer(session):
+    item = offer(session)
+    person, stranger = customer(session, name="Cy"), customer(session)
+    delivery = _sent(session, item, person, NOW - timedelta(minutes=5))
+    usable = offer_follow_up(session, person, "how do I use it?", NOW)
+    assert usable is not None and usable.startswith("SPRING15 (Spring sale) is yours to use")
+    delivery.message = "Cy, 15% off everything with SPRING15!"
+    assert offer_follow_up(session, person, "what does the code give me", NOW) == (
+        "Cy, 15% off everything with SPRING15!\n\nEnter the code in the discount code field at "
+        "checkout, before you pay. If it doesn't work, send me the code and I'll check it for you."
+    )
+    assert delivery.redeemed_at is None, "asking about an offer redeems nothing"
+    later = NOW + timedelta(hours=2)  # "it" no longer points at the offer; "the code" does
+    assert offer_follow_up(session, person, "how do I use it?", later) is None
+    assert offer_follow_up(session, person, "is the discount valid on sale items?", later)
+    assert offer_follow_up(session, person, "where is my parcel", NOW) is None
+    assert offer_follow_up(session, stranger, "how do I use the code?", NOW) is None
+    delivery.redeemed_at = NOW
+    assert offer_follow_up(session, person, "how do I use it?", NOW) == (
+        "You already redeemed SPRING15 on 01 Apr 2027."
+    )
 
 
 # --- the staff report --------------------------------------------------------------------

@@ -22,6 +22,7 @@ from bot.services.clarify import ask_back
 from bot.services.context import Services
 from bot.services.flows import (
     ACKNOWLEDGEMENT,
+    USING_A_CODE,
     WAITS_FOR_INFO,
     continue_pending,
     order_number_alone,
@@ -367,6 +368,9 @@ def answer(
     )
     if code is not None:  # "my code SPRING15 doesn't work": whether and how they can use it
         return [chat.reply(code)]
+    follow_up = _offer_follow_up(services, session, customer, analysis, message.text, now)
+    if follow_up is not None:  # "how do I use it?" right after an offer: that offer's code
+        return [chat.reply(follow_up)]
     previous = handoff.previous_message(
         services, session, conversation, before_id=stored.interaction_id
     )
@@ -396,6 +400,25 @@ def answer(
         replies[-1].text += f"\n\n{chat.say('asked_again')}"
         replies[-1].buttons = chat.person_button()
     return replies
+
+
+def _offer_follow_up(
+    services: Services,
+    session: Session,
+    customer: Customer,
+    analysis: Analysis,
+    text: str,
+    now: datetime,
+) -> str | None:
+    """The answer about the offer sent lately, for a message the NLU could not place or
+    one about using a code; None otherwise (see :func:`offers.offer_follow_up`)."""
+    unplaced = analysis.intent == OUT_OF_SCOPE or services.nlu.needs_clarification(analysis)
+    using_a_code = analysis.intent == "ask_offers" and bool(USING_A_CODE.search(text))
+    if not (unplaced or using_a_code):
+        return None
+    return offers.offer_follow_up(
+        session, customer, text, now, texts=services.offer_texts, tz=services.tz
+    )
 
 
 def store_outbound(

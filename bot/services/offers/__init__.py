@@ -43,6 +43,7 @@ from bot.services.offers.job import CampaignRun, run_campaigns, send_planned
 from bot.services.offers.pacing import TELEGRAM, Limits, Paced, pace, send_paced
 from bot.services.offers.redemption import (
     code_in_message,
+    offer_follow_up,
     record_redemptions_from_orders,
     redeem,
 )
@@ -71,6 +72,7 @@ __all__ = [
     "matches",
     "newcombe_difference",
     "normalize_code",
+    "offer_follow_up",
     "offer_report",
     "offers_in_conversation",
     "pace",

@@ -90,7 +90,7 @@ def offers_in_conversation(
         assert delivery.id is not None
         if delivery.sent_at is None:
             mark_sent(session, delivery.id, now, via="conversation")
-        return render_offer(
+        text = render_offer(
             offer,
             first_name=customer.first_name,
             match=match,
@@ -98,4 +98,8 @@ def offers_in_conversation(
             shop_name=shop_name,
             tz=tz,
         )
+        if delivery.message is None:  # kept, to answer "what does the code give me?" later
+            delivery.message = text
+            session.add(delivery)
+        return text
     return render(texts.none, name=name, shop=shop_name)

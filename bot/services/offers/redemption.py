@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from sqlmodel import Session, select
 
@@ -156,15 +156,77 @@ def code_in_message(
         offer = oq.offer_by_code(session=session, code=normalize_code(word))
         if offer is None or offer.id is None or customer.id is None:
             continue
-        _, problem = _usable(session, customer, offer, now, texts=texts, tz=tz)
-        if problem is not None:
-            return problem
-        until = f" until {offer_ends_text(offer, tz)}" if offer.ends_at is not None else ""
-        return render(
-            texts.code_usable,
-            code=offer.code,
-            title=offer.title,
-            name=customer.first_name or "there",
-            until=until,
-        )
+        return _code_status(session, customer, offer, now, texts=texts, tz=tz)
     return None
+
+
+def _code_status(
+    session: Session,
+    customer: Customer,
+    offer: Offer,
+    now: datetime,
+    *,
+    texts: OfferTexts,
+    tz: tzinfo,
+) -> str:
+    """Whether the customer can use ``offer``'s code now and how, as the answer text."""
+    _, problem = _usable(session, customer, offer, now, texts=texts, tz=tz)
+    return problem if problem is not None else _code_usable(customer, offer, texts=texts, tz=tz)
+
+
+def _code_usable(customer: Customer, offer: Offer, *, texts: OfferTexts, tz: tzinfo) -> str:
+    until = f" until {offer_ends_text(offer, tz)}" if offer.ends_at is not None else ""
+    return render(
+        texts.code_usable,
+        code=offer.code,
+        title=offer.title,
+        name=customer.first_name or "there",
+        until=until,
+    )
+
+
+# Questions about an offer the bot sent: "what does the code give me", "is the discount
+# valid on sale items" name it; "how do I use it", "when does it expire" only point at it,
+# so they count only shortly after the offer (the bot's last word, most likely).
+_NAMES_OFFER = re.compile(r"\b(?:codes?|coupons?|vouchers?|discounts?|promo|offers?)\b", re.I)
+_POINTS_AT_IT = re.compile(
+    r"^\W*(?:(?:so|and|ok|okay|thanks|great|nice|cool)\W+)*"
+    r"(?:how|where|when|what|which|can|could|does|do|is|will|until)\b.*\b(?:it|this|that)\b",
+    re.I,
+)
+NAMED_OFFER_DAYS = 14
+POINTED_OFFER_MINUTES = 30
+_FOLLOW_UP_MAX_WORDS = 14
+
+
+def offer_follow_up(
+    session: Session,
+    customer: Customer,
+    text: str,
+    now: datetime,
+    *,
+    texts: OfferTexts = DEFAULT_TEXTS,
+    tz: tzinfo = UTC,
+) -> str | None:
+    """A question about the offer the bot sent this customer lately ("how do I use it?",
+    "what does the code give me"): that offer's code, what it is, until when and how to
+    use it (or why it can't be used any more). None if the message is not such a question
+    or no offer was sent lately."""
+    if customer.id is None or len(text.split()) > _FOLLOW_UP_MAX_WORDS:
+        return None
+    if _NAMES_OFFER.search(text):
+        since = now - timedelta(days=NAMED_OFFER_DAYS)
+    elif _POINTS_AT_IT.search(text):
+        since = now - timedelta(minutes=POINTED_OFFER_MINUTES)
+    else:
+        return None
+    latest = oq.latest_sent_offer(session=session, customer_id=customer.id, since=since)
+    if latest is None:
+        return None
+    offer, delivery = latest
+    _, problem = _usable(session, customer, offer, now, texts=texts, tz=tz)
+    if problem is not None:  # redeemed already, or ended
+        return problem
+    if delivery.message:  # the offer as sent says what it gives; then how to use it
+        return f"{delivery.message}\n\n{render(texts.code_how)}"
+    return _code_usable(customer, offer, texts=texts, tz=tz)
