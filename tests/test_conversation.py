@@ -12,7 +12,7 @@ from bot.services.assistant import UNKNOWN_COMMAND, handle_message
 from bot.services.messages import IncomingMessage, split_text
 from db.clock import utcnow
 from db.engine import session_scope
-from db.models import Conversation, ConversationStatus, Customer, InboundUpdate
+from db.models import Conversation, ConversationStatus, Customer, InboundUpdate, Offer
 from tests.conftest import STAFF_ID
 from tests.helpers import add_order, interactions, say, sender, texts_to
 
@@ -164,6 +164,39 @@ def test_an_offer_code_in_a_message_gets_its_status(services):
     """ "My code doesn't work": the bot knows the shop's codes (bot/data/offers.yml)."""
     (answer,) = texts_to(say(services, "my code SPRING15 doesn't work at checkout"), 501)
     assert answer.startswith("The code SPRING15 wasn't offered to you")
+
+
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        ("I'd like to return the lamp, it flickers", "Start a return under Orders"),
+        ("do I have to pay for the return shipping?", "return shipping is free for faulty"),
+        ("hey so my order never showed up", "order"),
+    ],
+)
+def test_everyday_phrasings_get_the_answer_they_ask_for(services, text, answer):
+    (reply,) = texts_to(say(services, text), 501)
+    assert answer in reply and not reply.startswith("Hi Ada")
+    assert "didn't quite get that" not in reply
+
+
+def test_a_question_right_after_an_offer_is_about_that_offer(services):
+    with session_scope(services.session_factory) as session:
+        session.add(
+            Offer(
+                code="TRYME10",
+                title="Welcome",
+                text="{name}, 10% off your next order with {code}.",
+                targeting={"priority": 100},
+                holdout_share=0.0,
+            )
+        )
+    say(services, "/privacy marketing on")
+    (offer,) = texts_to(say(services, "any discounts for me?"), 501)
+    assert offer == "Ada, 10% off your next order with TRYME10."
+    for question in ["what does the code give me?", "how do I use it"]:
+        (answer,) = texts_to(say(services, question), 501)
+        assert answer.startswith(offer) and "discount code field at checkout" in answer
 
 
 def test_how_to_use_a_code_is_answered_not_offered(services):
