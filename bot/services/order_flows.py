@@ -35,6 +35,9 @@ OPEN_STATUSES = {OrderStatus.PLACED, OrderStatus.PAID}
 CHANGE_ACTIONS = ("cancel_order", "change_order")
 # After this many numbers that match no order of the customer, offer a person instead.
 MAX_ATTEMPTS = 2
+# Cancel or change: the customer's latest orders looked at, and at most this many offered.
+RECENT_ORDERS = 10
+CHOICES = 3
 # A reply that is nothing but an order number, when the bot asked for one.
 BARE_ORDER_ID = re.compile(r"^\s*(?:#|no\.?\s*)?([A-Za-z]{0,5}-?[0-9]{3,12})\s*[.!]?\s*$")
 # An order number inside a short answer to the bot's question ("found it: 10234", "it's
@@ -179,22 +182,17 @@ def _pick_then_confirm(flow: FlowInput, *, attempts: int, answer: bool) -> list[
             return _not_found(flow, intent, number, attempts)
         return confirm(flow, intent, order)
     recent = queries.latest_orders(
-        session=flow.session, customer_id=flow.customer.id or 0, limit=3
+        session=flow.session, customer_id=flow.customer.id or 0, limit=RECENT_ORDERS
     )
     if not recent:
         return _ask_number(flow, intent, attempts=attempts, text=flow.say("ask_order_number"))
-    if len(recent) == 1:
-        return confirm(flow, intent, recent[0])
+    # Only orders that can still be cancelled or changed are worth a choice: one of them is
+    # the one meant; with none, the latest order's answer says why (it has shipped).
+    still_open = [o for o in recent if o.status in OPEN_STATUSES]
+    if len(still_open) <= 1:
+        return confirm(flow, intent, still_open[0] if still_open else recent[0])
     flow.ask(Asked.ORDER_NUMBER, attempts=attempts, intent=intent)
-    buttons = [
-        [
-            Button(
-                f"{o.external_id} · {order_values(flow, o)['order_date']} · {status_words(o)}",
-                f"ord|{o.id}",
-            )
-        ]
-        for o in recent
-    ]
+    buttons = [[Button(_order_label(flow, o), f"ord|{o.id}")] for o in still_open[:CHOICES]]
     return [flow.reply(flow.say("which_order"), buttons)]
 
 
