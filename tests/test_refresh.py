@@ -82,7 +82,11 @@ def test_digest_command_sends_text_and_chart(shop):
     (digest,) = say(shop, "/digest week", user_id=STAFF_ID)
     assert digest.photo is not None and digest.photo.startswith(b"\x89PNG")
     assert digest.text.startswith("📈 Weekly digest") and "Segments" in digest.text
-    assert "Usage: /digest" in say(shop, "/digest month", user_id=STAFF_ID)[0].text
+    assert "Usage: /digest" in say(shop, "/digest year", user_id=STAFF_ID)[0].text
+    (today,) = say(shop, "/digest today", user_id=STAFF_ID)  # so far: the message counts
+    assert today.text.startswith("📈 Today so far") and "Customer messages: 1" in today.text
+    (month,) = say(shop, "/digest this month", user_id=STAFF_ID)
+    assert month.text.startswith("📈 This month so far") and month.photo is not None
 
 
 def test_analytics_commands_are_refused_to_customers(shop):

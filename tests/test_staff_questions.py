@@ -7,6 +7,7 @@ import pytest
 
 from analytics.segments import ALL_SEGMENTS
 from bot.services.commands import COMMANDS
+from bot.services.digest import DIGEST_PERIODS
 from bot.services.staff_questions import HELP_TEXT, NEW_COMMANDS, SEGMENT_PHRASES, Route, route
 
 ROUTES = [
@@ -54,13 +55,17 @@ ROUTES = [
     ("customers per segment", "segments", ""),
     ("rfm", "segments", ""),
     # satisfaction digest
-    ("csat this week", "digest", "week"),
-    ("CSAT this week?", "digest", "week"),
-    ("how satisfied are customers this week", "digest", "week"),
+    ("csat this week", "digest", "thisweek"),
+    ("CSAT this week?", "digest", "thisweek"),
+    ("how satisfied are customers this week", "digest", "thisweek"),
+    ("csat last week", "digest", "week"),
     ("nps last 7 days", "digest", "week"),
     ("weekly report", "digest", "week"),
-    ("csat today", "digest", "day"),
-    ("are customers happy today", "digest", "day"),
+    ("csat today", "digest", "today"),
+    ("are customers happy today", "digest", "today"),
+    ("csat this month", "digest", "thismonth"),
+    ("nps last month", "digest", "month"),
+    ("monthly report", "digest", "month"),
     ("csat", "digest", "day"),
     ("what's our nps", "digest", "day"),
     ("satisfation yesterday", "digest", "day"),
@@ -119,7 +124,7 @@ def test_question_maps_to_the_command_that_answers_it(question, command, args):
         "help",
         "what is the weather like",
         "1234",
-        "csat this month",
+        "csat this year",
         "where is order 1234",
         "reply 12 we are on it",
         "resolve 12",
@@ -140,7 +145,7 @@ def test_routes_name_existing_commands_with_valid_arguments():
         if found.command == "segment":
             assert found.args in ALL_SEGMENTS
         if found.command == "digest":
-            assert found.args in {"day", "week"}
+            assert found.args in DIGEST_PERIODS
         assert not (found.command in COMMANDS and COMMANDS[found.command].admin_only)
 
 

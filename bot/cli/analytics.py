@@ -170,15 +170,21 @@ def jobs_run(
 
 
 def digest_command(
-    period: Annotated[str, typer.Option(help="day or week.")] = "day",
+    period: Annotated[
+        str,
+        typer.Option(
+            help="day, week, month (the last complete one), or today, thisweek, thismonth "
+            "(so far)."
+        ),
+    ] = "day",
     out: Annotated[Path, typer.Option(help="Folder for digest.txt and digest.png.")] = Path("."),
 ) -> None:
     """Write the latest digest (text and chart) to a folder."""
-    from bot.services.digest import PERIODS, build_digest
+    from bot.services.digest import DIGEST_PERIODS, build_digest
     from db.engine import session_scope
 
-    if period not in PERIODS:
-        raise fail(f"--period must be day or week, not {period!r}")
+    if period not in DIGEST_PERIODS:
+        raise fail(f"--period must be one of {', '.join(DIGEST_PERIODS)}, not {period!r}")
     services = _services()
     with session_scope(services.session_factory) as session:
         digest = build_digest(services, session, period=period, until=datetime.now(UTC))

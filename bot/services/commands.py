@@ -6,6 +6,7 @@ Adding a staff command: write its handler here (or a service function it calls),
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -25,7 +26,7 @@ from bot.services import (
 from bot.services.chat import Chat
 from bot.services.context import Services
 from bot.services.conversation import Responder, Stored, handle_customer_message, stored_chat
-from bot.services.digest import PERIODS, build_digest, digest_replies
+from bot.services.digest import DIGEST_PERIODS, build_digest, digest_replies
 from bot.services.flows import set_marketing_consent
 from bot.services.messages import Button, IncomingMessage, Reply
 from db import customer_queries as cq
@@ -412,10 +413,24 @@ def atrisk(call: CommandCall) -> list[Reply]:
     return [Reply(call.chat_id, text)]
 
 
+# What /digest accepts (spaces and case ignored), to the period names of the digest.
+DIGEST_WORDS = {
+    **{name: name for name in DIGEST_PERIODS},
+    "yesterday": "day",
+    "lastweek": "week",
+    "lastmonth": "month",
+}
+DIGEST_USAGE = (
+    "Usage: /digest [today|day|week|month|this week|this month]\n"
+    "day, week and month are the last complete ones (yesterday, last week, last month); "
+    "today, this week and this month run up to now."
+)
+
+
 def digest(call: CommandCall) -> list[Reply]:
-    period = call.args.strip().lower() or "day"
-    if period not in PERIODS:
-        return [Reply(call.chat_id, "Usage: /digest [day|week]")]
+    period = DIGEST_WORDS.get(re.sub(r"\s+", "", call.args.lower()) or "day")
+    if period is None:
+        return [Reply(call.chat_id, DIGEST_USAGE)]
     with read_scope(call.services.session_factory) as session:
         built = build_digest(call.services, session, period=period, until=call.now)
     _audit_list(call, "digest", built.named_customers)
@@ -457,7 +472,13 @@ COMMANDS: dict[str, Command] = {
             usage="ID",
         ),
         Command("atrisk", "valuable customers drifting away", True, atrisk),
-        Command("digest", "the satisfaction digest now", True, digest, usage="[day|week]"),
+        Command(
+            "digest",
+            "the satisfaction digest now",
+            True,
+            digest,
+            usage="[today|day|week|month|this week|this month]",
+        ),
         Command(
             "offers",
             "offers sent, redeemed, and uplift against the holdout",

@@ -1,4 +1,11 @@
-"""The satisfaction digest: a text and a chart for staff, for one day or one week."""
+"""The satisfaction digest: a text and a chart for staff, for a day, a week or a month.
+
+Periods (:data:`DIGEST_PERIODS`): ``day``, ``week`` and ``month`` are the last complete
+ones (yesterday, last Monday-to-Sunday week, last calendar month), compared with the one
+before; ``today``, ``thisweek`` and ``thismonth`` run from the start of the current one up
+to now, compared with the same stretch of the one before (today until 14:05 against
+yesterday until 14:05), so that a partial period is not measured against a whole one.
+"""
 
 from __future__ import annotations
 
@@ -16,39 +23,77 @@ from bot.services.messages import Reply
 from db import report_queries as rq
 
 ATTENTION_SEGMENTS = ("At Risk", "Can't Lose Them", "About To Sleep")
-PERIODS = ("day", "week")
+PERIODS = ("day", "week", "month")  # the last complete one
+SO_FAR = {"today": "day", "thisweek": "week", "thismonth": "month"}  # the current one, so far
+DIGEST_PERIODS = (*PERIODS, *SO_FAR)
+TITLES = {"day": "Daily digest", "week": "Weekly digest", "month": "Monthly digest"}
+SO_FAR_TITLES = {"day": "Today so far", "week": "This week so far", "month": "This month so far"}
+# Days the chart shows, ending with the period.
+CHART_DAYS = {"day": 14, "week": 8 * 7, "month": 91}
 
 
 @dataclass(frozen=True)
 class Period:
-    kind: str
-    start: datetime  # aware UTC, inclusive
-    end: datetime  # aware UTC, exclusive
+    kind: str  # day, week or month
+    start: datetime  # aware, inclusive
+    end: datetime  # aware, exclusive
     first_day: date
     last_day: date
+    so_far: bool = False  # the current period, up to ``end`` (now)
+
+    @property
+    def title(self) -> str:
+        return (SO_FAR_TITLES if self.so_far else TITLES)[self.kind]
 
     def label(self) -> str:
+        until = f", until {self.end:%H:%M}" if self.so_far else ""
         if self.kind == "day":
-            return self.first_day.strftime("%a %d %b %Y")
-        return f"{self.first_day:%d %b} – {self.last_day:%d %b %Y}"
+            return f"{self.first_day:%a %d %b %Y}{until}"
+        if self.kind == "month":
+            return f"{self.first_day:%B %Y}{until}"
+        return f"{self.first_day:%d %b} – {self.last_day:%d %b %Y}{until}"
 
     def previous(self, services: Services) -> Period:
-        return period_ending(services, self.kind, self.first_day)
+        """The period before; for one so far, the same stretch of the period before."""
+        before = period_ending(services, self.kind, self.first_day)
+        if not self.so_far:
+            return before
+        end = min(before.start + (self.end - self.start), before.end)
+        return Period(self.kind, before.start, end, before.first_day, end.date(), so_far=True)
+
+
+def _first_day(kind: str, day: date) -> date:
+    """The first day of the day, Monday-to-Sunday week or calendar month ``day`` is in."""
+    if kind == "day":
+        return day
+    if kind == "week":
+        return day - timedelta(days=day.weekday())
+    return day.replace(day=1)
 
 
 def period_ending(services: Services, kind: str, day_after: date) -> Period:
-    """The day (or the Monday-to-Sunday week) that ends just before local ``day_after``."""
+    """The day, Monday-to-Sunday week or calendar month that ends just before local
+    ``day_after``'s (a day, week or month that starts on ``day_after`` would follow it)."""
     if kind not in PERIODS:
         raise ValueError(f"period must be one of {', '.join(PERIODS)}, not {kind!r}")
-    if kind == "day":
-        first = day_after - timedelta(days=1)
-    else:
-        this_monday = day_after - timedelta(days=day_after.weekday())
-        first = this_monday - timedelta(days=7)
-        day_after = this_monday
+    day_after = _first_day(kind, day_after)
+    first = _first_day(kind, day_after - timedelta(days=1))
     start = datetime.combine(first, time(), services.tz)
     end = datetime.combine(day_after, time(), services.tz)
     return Period(kind, start, end, first, day_after - timedelta(days=1))
+
+
+def digest_period(services: Services, name: str, until: datetime) -> Period:
+    """The period a digest covers: one of :data:`DIGEST_PERIODS`, as of ``until``."""
+    local = until.astimezone(services.tz)
+    if name in SO_FAR:
+        kind = SO_FAR[name]
+        first = _first_day(kind, local.date())
+        start = datetime.combine(first, time(), services.tz)
+        return Period(kind, start, local, first, local.date(), so_far=True)
+    if name not in PERIODS:
+        raise ValueError(f"period must be one of {', '.join(DIGEST_PERIODS)}, not {name!r}")
+    return period_ending(services, name, local.date())
 
 
 @dataclass
@@ -151,7 +196,7 @@ def _message_lines(
 def _segment_lines(session: Session, period: Period) -> tuple[list[str], dict[str, int]]:
     dates = rq.snapshot_dates(session=session, until=period.last_day + timedelta(days=1))
     if not dates:
-        return ["Segments: no analytics refresh has run yet."], {}
+        return [f"Segments: no analytics refresh up to {period.last_day:%d %b %Y}."], {}
     latest = dates[0]
     counts = rq.segment_counts(session=session, as_of=latest)
     lines = []
@@ -202,7 +247,7 @@ def _attention_lines(session: Session, period: Period) -> tuple[list[str], list[
 def _chart(
     session: Session, services: Services, period: Period, segment_counts: dict[str, int]
 ) -> bytes:
-    days = 14 if period.kind == "day" else 8 * 7
+    days = CHART_DAYS[period.kind]
     first = period.last_day - timedelta(days=days - 1)
     start = datetime.combine(first, time(), services.tz)
     rows = rq.inbound_rows(session=session, start=start, end=period.end)
@@ -220,7 +265,7 @@ def _chart(
             sentiment.setdefault(day, []).append(row.sentiment_score)
     by_day = {p.start: p for p in per_day.periods}
     return digest_chart(
-        title=f"crmbot {period.kind}ly digest · {period.label()}".replace("dayly", "daily"),
+        title=f"crmbot · {period.title} · {period.label()}",
         days=calendar,
         csat=[by_day[d].csat.value if d in by_day else None for d in calendar],
         nps=[by_day[d].nps.value if d in by_day else None for d in calendar],
@@ -230,10 +275,10 @@ def _chart(
 
 
 def build_digest(services: Services, session: Session, *, period: str, until: datetime) -> Digest:
-    """The digest for the day (or week) that ended before ``until``'s local date."""
-    current = period_ending(services, period, until.astimezone(services.tz).date())
+    """The digest of ``period`` (one of :data:`DIGEST_PERIODS`) as of ``until``."""
+    current = digest_period(services, period, until)
     previous = current.previous(services)
-    title = "Daily digest" if period == "day" else "Weekly digest"
+    title = current.title
     satisfaction, figures = _satisfaction_lines(session, services, current, previous)
     messages, message_figures = _message_lines(session, current, previous)
     segments, segment_counts = _segment_lines(session, current)
@@ -258,7 +303,7 @@ def build_digest(services: Services, session: Session, *, period: str, until: da
 
 def digest_replies(digest: Digest, destinations: list[int]) -> list[Reply]:
     """The digest as messages: the chart as a photo, then the text."""
-    caption = f"{'Daily' if digest.period.kind == 'day' else 'Weekly'} digest chart"
+    caption = f"{digest.period.title} · chart"
     return [
         Reply(dest, digest.text, photo=digest.chart_png, caption=caption) for dest in destinations
     ]

@@ -15,9 +15,11 @@ corrected to a word of our phrases that they miss by one slip of the keyboard ("
 1. a customer reference → ``customer`` (a question about one customer beats everything);
 2. offers, campaigns, promos → ``offers`` with the offer's name if one is given;
 3. handoffs, "who is waiting" → ``handoffs``;
-4. satisfaction, CSAT, NPS, the digest, a report → ``digest`` with ``day`` or ``week``
-   ("today" → day, "this week"/"7 days" → week; no period → day, like ``/digest``). A
-   period we have no digest for ("this month") is not guessed: ``None``;
+4. satisfaction, CSAT, NPS, the digest, a report → ``digest`` with its period: "today",
+   "this week", "this month" → so far (``today``, ``thisweek``, ``thismonth``);
+   "yesterday", "last week", "7 days", "last month", "30 days" → the last complete one
+   (``day``, ``week``, ``month``); no period → ``day``, like ``/digest``. A period we have
+   no digest for ("this year") is not guessed: ``None``;
 5. "at risk": "who is at risk", "at risk customers" → ``atrisk``, the list of valuable
    customers drifting away (Can't Lose Them, At Risk and About To Sleep), which is what
    staff usually mean. Only when the question names the segment ("the at risk segment") or
@@ -116,12 +118,13 @@ PHRASES: dict[str, tuple[str, ...]] = {
                      "dissatisfied", "happy", "unhappy", "ratings", "rating", "digest",
                      "report", "feedback", "survey", "surveys", "net promoter",
                      "summary"),
-    "DAY": ("today", "day", "daily", "yesterday", "24 hours", "24h", "last day",
-            "this morning", "tonight"),
-    "WEEK": ("week", "weekly", "7 days", "seven days", "this week", "last week",
-             "past week", "weeks"),
-    "OTHER_PERIOD": ("month", "monthly", "months", "year", "yearly", "quarter",
-                     "30 days", "ytd"),
+    "TODAY": ("today", "this morning", "tonight", "so far today"),
+    "DAY": ("day", "daily", "yesterday", "24 hours", "24h", "last day"),
+    "THIS_WEEK": ("this week", "week so far", "so far this week"),
+    "WEEK": ("week", "weekly", "7 days", "seven days", "last week", "past week", "weeks"),
+    "THIS_MONTH": ("this month", "month so far", "so far this month"),
+    "MONTH": ("month", "monthly", "months", "30 days", "last month", "past month"),
+    "OTHER_PERIOD": ("year", "yearly", "quarter", "ytd"),
     "AT_RISK": ("at risk", "at-risk", "risky"),
     "RISK": ("churn", "churning", "likely to churn", "about to churn", "drifting",
              "drifting away", "slipping", "slipping away", "likely to leave",
@@ -135,6 +138,16 @@ PHRASES: dict[str, tuple[str, ...]] = {
               "customers", "traffic", "volume", "revenue", "sales", "turnover", "income",
               "average order", "order value", "aov", "sold", "how much did we sell"),
 }  # fmt: skip
+
+# Period phrases, to the digest's period names (the first one found counts).
+DIGEST_PERIOD_WORDS = (
+    ("THIS_MONTH", "thismonth"),
+    ("MONTH", "month"),
+    ("THIS_WEEK", "thisweek"),
+    ("WEEK", "week"),
+    ("TODAY", "today"),
+    ("DAY", "day"),
+)
 
 # Words around "offer" that are not its name: "how did the offer do", "offer results".
 NOT_OFFER_NAMES = frozenset({
@@ -275,9 +288,10 @@ def route(text: str) -> Route | None:
     if found.has("HANDOFF"):
         return Route("handoffs")
     if found.has("SATISFACTION"):
-        if found.has("OTHER_PERIOD") and not found.has("DAY", "WEEK"):
+        period = next((name for label, name in DIGEST_PERIOD_WORDS if found.has(label)), None)
+        if period is None and found.has("OTHER_PERIOD"):
             return None
-        return Route("digest", "week" if found.has("WEEK") else "day")
+        return Route("digest", period or "day")
     if found.has("AT_RISK"):
         if found.has("SEGMENT_WORD", "COUNT"):
             return Route("segment", "At Risk")
