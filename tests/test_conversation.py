@@ -160,6 +160,30 @@ def test_handoff_goes_quiet_forwards_and_staff_can_reply_and_resolve(services):
     assert texts_to(say(services, "thanks!"), 501), "the bot answers again after resolution"
 
 
+def test_a_conversation_without_a_chat_can_be_taken_and_resolved(services):
+    """An imported (or erased) customer has no chat: staff can still take and close the
+    conversation; only a reply, which needs a chat, is refused."""
+    with session_scope(services.session_factory) as session:
+        customer = Customer(first_name="Imported")
+        session.add(customer)
+        session.flush()
+        conversation = Conversation(
+            customer_id=customer.id, status=ConversationStatus.WAITING_HUMAN
+        )
+        session.add(conversation)
+        session.flush()
+        conversation_id = conversation.id
+    (taken,) = say(services, f"/take {conversation_id}", user_id=STAFF_ID)
+    assert taken.text.startswith(f"✋ #{conversation_id} is yours")
+    (refused,) = say(services, f"/reply {conversation_id} hello", user_id=STAFF_ID)
+    assert refused.text == f"Conversation #{conversation_id} has no chat to write to."
+    (resolved,) = say(services, f"/resolve {conversation_id}", user_id=STAFF_ID)
+    assert resolved.text == f"✅ #{conversation_id} resolved."
+    with session_scope(services.session_factory) as session:
+        closed = session.get(Conversation, conversation_id)
+        assert closed is not None and closed.status == ConversationStatus.RESOLVED
+
+
 def test_an_offer_code_in_a_message_gets_its_status(services):
     """ "My code doesn't work": the bot knows the shop's codes (bot/data/offers.yml)."""
     (answer,) = texts_to(say(services, "my code SPRING15 doesn't work at checkout"), 501)

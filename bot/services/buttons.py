@@ -124,8 +124,6 @@ def take(press: Press) -> Outcome:
         )
 
     def done(conversation_id: int, replies: list[Reply]) -> Outcome:
-        if not replies:
-            return f"#{conversation_id} is yours already.", []
         who = press.callback.sender.first_name or "you"
         note = _card_note(press, f"✋ Taken by {who}.", card_buttons(conversation_id, taken=True))
         return f"#{conversation_id} is yours.", [*replies, *note]

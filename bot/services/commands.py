@@ -281,8 +281,6 @@ def take(call: CommandCall) -> list[Reply]:
         )
 
     def done(conversation_id: int, to_customer: list[Reply]) -> list[Reply]:
-        if not to_customer:
-            return [Reply(call.chat_id, f"#{conversation_id} is yours already.")]
         note = f"✋ #{conversation_id} is yours. Answer with /reply {conversation_id} text."
         return [*to_customer, Reply(call.chat_id, note)]
 

@@ -141,12 +141,17 @@ class StaffActionError(ValueError):
     """A staff command could not be carried out; the message says why, for the staff."""
 
 
-def _waiting_conversation(session: Session, conversation_id: int) -> tuple[Conversation, Customer]:
+def _waiting_conversation(
+    session: Session, conversation_id: int, *, chat: bool = False
+) -> tuple[Conversation, Customer]:
+    """The conversation and its customer; with ``chat``, one that has a chat to write to
+    (taking and resolving work without one: an imported or erased customer's conversation
+    can still be closed, it only gets no message)."""
     conversation = session.get(Conversation, conversation_id)
-    if conversation is None:
+    customer = session.get(Customer, conversation.customer_id) if conversation else None
+    if conversation is None or customer is None:
         raise StaffActionError(f"There is no conversation #{conversation_id}.")
-    customer = session.get(Customer, conversation.customer_id)
-    if customer is None or customer.telegram_chat_id is None:
+    if chat and customer.telegram_chat_id is None:
         raise StaffActionError(f"Conversation #{conversation_id} has no chat to write to.")
     return conversation, customer
 
@@ -205,9 +210,11 @@ def _to_customer(
     now: datetime,
     staff_member_id: int | None = None,
     buttons: list[list[Button]] | None = None,
-) -> Reply:
+) -> list[Reply]:
+    """The message to the customer, stored; none if the customer has no chat."""
     assert customer.id is not None and conversation.id is not None
-    assert customer.telegram_chat_id is not None
+    if customer.telegram_chat_id is None:
+        return []
     reply = Reply(customer.telegram_chat_id, text, buttons=buttons or [])
     stored = Stored(customer.id, conversation.id, 0, conversation.status, customer.first_name)
     store_outbound(
@@ -218,7 +225,7 @@ def _to_customer(
         now=now,
         staff_member_id=staff_member_id,
     )
-    return reply
+    return [reply]
 
 
 def reply_to_customer(
@@ -226,12 +233,12 @@ def reply_to_customer(
 ) -> Reply:
     """A staff member answers a customer; the conversation stays with a human (the first
     reply takes it)."""
-    conversation, customer = _waiting_conversation(session, conversation_id)
+    conversation, customer = _waiting_conversation(session, conversation_id, chat=True)
     if conversation.status == ConversationStatus.RESOLVED:
         raise StaffActionError(f"Conversation #{conversation_id} is resolved already.")
     _take(session, conversation, staff_user_id=staff_user_id, now=now)
     _audit(session, conversation, AuditAction.REPLY_SENT, staff_user_id=staff_user_id, now=now)
-    return _to_customer(
+    (reply,) = _to_customer(
         session,
         conversation,
         customer,
@@ -239,6 +246,7 @@ def reply_to_customer(
         now=now,
         staff_member_id=conversation.assigned_staff_id,
     )
+    return reply
 
 
 def take_conversation(
@@ -262,9 +270,9 @@ def take_conversation(
                 f"#{conversation_id} is taken already by {holder.name or holder.telegram_user_id}."
             )
     if not _take(session, conversation, staff_user_id=staff_user_id, now=now):
-        return []
+        raise StaffActionError(f"#{conversation_id} is yours already.")
     text = services.answers.say("staff_joined", staff=staff_name or "A colleague")
-    return [_to_customer(session, conversation, customer, text, now=now)]
+    return _to_customer(session, conversation, customer, text, now=now)
 
 
 def resolve_conversation(
@@ -293,14 +301,12 @@ def resolve_conversation(
     session.add(conversation)
     clear(customer)
     session.add(customer)
-    replies = [
-        _to_customer(session, conversation, customer, services.answers.say("resolved"), now=now)
-    ]
-    question = ask_csat(services, session, customer, conversation, now=now)
+    replies = _to_customer(
+        session, conversation, customer, services.answers.say("resolved"), now=now
+    )
+    question = ask_csat(services, session, customer, conversation, now=now) if replies else None
     if question is not None:
-        replies.append(
-            _to_customer(
-                session, conversation, customer, question.text, now=now, buttons=question.buttons
-            )
+        replies += _to_customer(
+            session, conversation, customer, question.text, now=now, buttons=question.buttons
         )
     return replies
