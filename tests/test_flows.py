@@ -378,6 +378,24 @@ def test_a_message_not_understood_offers_a_person(services):
     assert conversation_of(services).status == ConversationStatus.OPEN
 
 
+@pytest.mark.parametrize(
+    ("answer", "handed_over"),
+    [("yes please", True), ("yeah", True), ("sure, a person", True), ("ok", False),
+     ("no thanks", False)],
+)  # fmt: skip
+def test_a_typed_yes_takes_up_the_offer_of_a_person(services, answer, handed_over):
+    replies = say(services, "play some jazz music")
+    assert button_data(replies, CUSTOMER) == ["hum"]  # "Talk to a person"
+    replies = say(services, answer)
+    cards = texts_to(replies, STAFF_ID)
+    assert bool(cards) == handed_over
+    assert all("asked for a person" in card for card in cards)  # not "did not understand"
+    status = ConversationStatus.WAITING_HUMAN if handed_over else ConversationStatus.OPEN
+    assert conversation_of(services).status == status
+    if not handed_over:
+        assert texts_to(replies, CUSTOMER) == ["👍"]
+
+
 def test_an_upset_message_not_understood_gets_sympathy_not_confusion(services):
     replies = say(services, "😡😡😡")
     (answer,) = texts_to(replies, CUSTOMER)

@@ -37,8 +37,12 @@ class Chat:
     def reply(self, text: str, buttons: list[list[Button]] | None = None) -> Reply:
         return Reply(self.chat_id, text, buttons=buttons or [])
 
-    def person_button(self) -> list[list[Button]]:
-        """The "Talk to a person" button (pressed, it hands the chat over)."""
+    def offer_person(self) -> list[list[Button]]:
+        """The "Talk to a person" button (pressed, it hands the chat over). Unless the bot
+        asks something else in this answer, a typed "yes please" takes the offer up too
+        (``Asked.PERSON``)."""
+        if pending.current(self.customer, now=self.now) is None:
+            self.ask(pending.Asked.PERSON)
         return [[Button(self.say("talk_to_person"), "hum")]]
 
     def hand_over(self, *, reason: str, text: str) -> list[Reply]:

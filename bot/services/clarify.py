@@ -36,7 +36,7 @@ def chosen(chat: Chat, waiting: Pending, choice: str) -> list[Reply]:
     """The customer pressed one of :func:`ask_back`'s buttons."""
     message = chat.session.get(Interaction, waiting.data.get("interaction_id"))
     if choice == NONE or message is None or choice not in waiting.data.get("options", []):
-        return [chat.reply(chat.say("clarify_none"), chat.person_button())]
+        return [chat.reply(chat.say("clarify_none"), chat.offer_person())]
     message.chosen_intent = choice
     chat.session.add(message)
     return run_action(chat, analysis_of(message, intent=choice), message_text=message.text)

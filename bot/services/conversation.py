@@ -388,7 +388,7 @@ def answer(
     ):  # not understood: rephrasing is one way, a person the other
         if analysis.sentiment == "negative":  # "ugh", "😡😡": upset, not a question
             replies[-1].text = chat.say("not_understood_upset")
-        replies[-1].buttons = chat.person_button()
+        replies[-1].buttons = chat.offer_person()
         return replies
     if (
         analysis.intent not in SMALL_TALK
@@ -398,7 +398,7 @@ def answer(
         and not replies[-1].buttons
     ):  # the same answer again may not help: a person is offered with it
         replies[-1].text += f"\n\n{chat.say('asked_again')}"
-        replies[-1].buttons = chat.person_button()
+        replies[-1].buttons = chat.offer_person()
     return replies
 
 

@@ -63,6 +63,13 @@ NO_NUMBER = re.compile(
     re.IGNORECASE,
 )
 YES = re.compile(r"^\s*(yes|yeah|yep|yup|sure|ok|okay|y|please do|do it|confirm)\b", re.I)
+# Taking up the offer of a person: a plain "ok" is not enough (it often only acknowledges).
+PERSON_YES = re.compile(
+    r"^\s*(?:yes|yeah|yep|yup|sure|please|go ahead|do it|ok(?:ay)?,? please|"
+    r"ok(?:ay)?,? (?:a )?(?:person|human|colleague|agent))\b",
+    re.I,
+)
+PERSON_YES_MAX_WORDS = 6
 NO = re.compile(r"^\s*(no|nope|nah|n|don'?t|do not|keep it|never ?mind|stop)\b", re.I)
 
 
@@ -100,6 +107,14 @@ def continue_pending(
         if analysis is not None and analysis.intent not in REVIEW_LIKE:
             return None  # a question of its own ("where is my order?")
         return _review_received(chat, text)
+    if waiting.kind == Asked.PERSON and len(text.split()) <= PERSON_YES_MAX_WORDS:
+        if PERSON_YES.match(text):  # "yes please" to "I can pass you to a colleague"
+            from bot.services.clarify import talk_to_person
+
+            return talk_to_person(chat)
+        if NO.match(text):
+            return [chat.reply(chat.say("acknowledged"))]
+        return None
     if waiting.kind == Asked.SURVEY_COMMENT and text.strip():
         from bot.services.surveys import record_comment
 

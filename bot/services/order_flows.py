@@ -112,7 +112,7 @@ def _ask_number(chat: Chat, intent: str, *, attempts: int, text: str) -> list[Re
         return [
             chat.reply(
                 f"{text} {chat.say('order_number_give_up')}",
-                chat.person_button(),
+                chat.offer_person(),
             )
         ]
     chat.ask(Asked.ORDER_NUMBER, attempts=attempts, intent=intent)
@@ -123,7 +123,7 @@ def no_number(chat: Chat, intent: str, *, attempts: int) -> list[Reply]:
     """The customer has no order number to give: where to find it, or a person who can look
     the order up (the question stays open, so the number can still come)."""
     chat.ask(Asked.ORDER_NUMBER, attempts=attempts, intent=intent)
-    return [chat.reply(chat.say("no_order_number"), chat.person_button())]
+    return [chat.reply(chat.say("no_order_number"), chat.offer_person())]
 
 
 def _not_found(chat: Chat, intent: str, order_id: str, attempts: int) -> list[Reply]:

@@ -25,6 +25,7 @@ class Asked(StrEnum):
     SURVEY_COMMENT = "survey_comment"  # data: survey_id
     REVIEW = "review"  # no data: the customer was invited to write a review
     FORGET = "forget"  # no data: the customer asked to erase their data
+    PERSON = "person"  # no data: the bot offered a person (a typed "yes please" takes it up)
 
 
 @dataclass(frozen=True)
