@@ -199,9 +199,10 @@ def test_one_sec_is_not_taken_for_the_change_request(services):
     assert "size M instead of L" in texts_to(replies, STAFF_ID)[0]
 
 
-def test_ok_alone_is_acknowledged_not_misunderstood(services):
+@pytest.mark.parametrize("text", ["ok", "yes", "yeah, I see"])
+def test_ok_alone_is_acknowledged_not_misunderstood(services, text):
     for _ in range(2):  # twice: not "did not understand twice", so no handoff
-        replies = say(services, "ok")
+        replies = say(services, text)
         assert texts_to(replies, CUSTOMER) == ["👍"] and texts_to(replies, STAFF_ID) == []
 
 

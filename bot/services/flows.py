@@ -46,7 +46,8 @@ def run_action(chat: Chat, analysis: Analysis, *, message_text: str = "") -> lis
 # the bot failed to understand, and not the answer to its own open question either.
 ACKNOWLEDGEMENT = re.compile(
     r"^(?=\s*\S)\s*(?:(?:ok(?:ay)?|k+|sure|alright|all right|fine|got it|noted|np|"
-    r"no problem|cool)[\s,.!]*)*(?:(?:one|a|1) (?:sec(?:ond)?|moment|min(?:ute)?)|"
+    r"no problem|cool|yes|yeah|yep|yup|understood|i see)[\s,.!]*)*"
+    r"(?:(?:one|a|1) (?:sec(?:ond)?|moment|min(?:ute)?)|"
     r"just a (?:sec|moment)|wait|hold on|hang on|let me (?:check|look|see))?[\s.!]*$",
     re.IGNORECASE,
 )
