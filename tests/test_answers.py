@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from bot.services.answers import AnswerTableError, load_answers, render
+from bot.services.answers import DEFAULT_ANSWERS, AnswerTableError, load_answers, render
 from bot.services.flows import FLOWS
 from nlp.training import DATA_DIR
 
@@ -36,6 +36,19 @@ def test_malformed_answers_file_is_reported_with_its_path(tmp_path):
     path.write_text("intents: [")
     with pytest.raises(AnswerTableError, match="not valid YAML"):
         load_answers(path)
+
+
+def test_a_customised_file_from_an_older_version_gets_the_newer_texts(tmp_path):
+    """A business's answers.yml written before a text existed still loads: the text it
+    lacks comes from the built-in file; its own texts stay."""
+    raw = yaml.safe_load(DEFAULT_ANSWERS.read_text(encoding="utf-8"))
+    raw["texts"]["kept"] = "Fine, nothing changed."
+    del raw["texts"]["still_waiting"]
+    path = tmp_path / "answers.yml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    table = load_answers(path)
+    assert table.say("kept") == "Fine, nothing changed."
+    assert table.say("still_waiting") == ANSWERS.say("still_waiting")
 
 
 def test_render_tolerates_unknown_and_malformed_fields():

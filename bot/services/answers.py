@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+log = logging.getLogger(__name__)
 
 DEFAULT_ANSWERS = Path(__file__).resolve().parent.parent / "data" / "answers.yml"
 
@@ -113,8 +116,12 @@ def load_answers(path: Path = DEFAULT_ANSWERS) -> AnswerTable:
             raise AnswerTableError(f"{path}: order_status.{key} is required")
     texts = {str(k): str(v) for k, v in (raw.get("texts") or {}).items()}
     missing = [key for key in REQUIRED_TEXTS if key not in texts]
-    if missing:
+    if missing and path.resolve() == DEFAULT_ANSWERS:
         raise AnswerTableError(f"{path}: texts.{missing[0]} is required")
+    if missing:  # a business's file from an older version: newer texts as they come
+        defaults = load_answers().texts
+        log.info("%s has no texts.%s; using the built-in text", path, ", texts.".join(missing))
+        texts.update({key: defaults[key] for key in missing})
     return AnswerTable(
         actions=actions, media=media, order_status=order_status, texts=texts, source=path
     )
