@@ -178,7 +178,18 @@ def payment_issue(flow: FlowInput) -> list[Reply]:
     if _payment_details(flow.analysis):
         return _payment_check(flow)
     flow.ask(Asked.PAYMENT_DETAILS)
+    if CHARGED.search(flow.message_text):  # money taken: no advice on paying, just the details
+        return [flow.reply(flow.say("payment_charged"))]
     return [flow.reply(flow.text(flow.action.text))]
+
+
+# "charged twice", "double payment", "the money was taken but no order": a charge to check,
+# not a payment that failed at checkout.
+CHARGED = re.compile(
+    r"\b(?:charged|debited|deducted|billed|twice|double|duplicate|two times)\b"
+    r"|\bmoney (?:was |got |has been )?(?:taken|gone|withdrawn)\b",
+    re.I,
+)
 
 
 def _payment_details(analysis: Analysis) -> bool:
