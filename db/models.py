@@ -146,6 +146,7 @@ class Interaction(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_interactions_customer_created", "customer_id", "created_at"),
         sa.Index("ix_interactions_created_intent", "created_at", "intent"),
+        sa.Index("ix_interactions_chat_message", "telegram_chat_id", "telegram_message_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

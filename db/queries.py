@@ -23,6 +23,7 @@ from db.models import (
     Direction,
     InboundUpdate,
     Interaction,
+    InteractionKind,
     JobRun,
     JobStatus,
     Order,
@@ -198,6 +199,34 @@ def set_interaction_message_id(
         .where(col(Interaction.id) == interaction_id)
         .values(telegram_message_id=telegram_message_id)
     )
+
+
+def edited_original(
+    *, session: Session, chat_id: int, message_id: int
+) -> tuple[Interaction, bool] | None:
+    """The stored message an edit changes (Telegram's chat and message id), and whether it
+    is still the customer's latest message in that chat (nothing written after it)."""
+    original = session.exec(
+        select(Interaction)
+        .where(
+            Interaction.telegram_chat_id == chat_id,
+            Interaction.telegram_message_id == message_id,
+            Interaction.direction == Direction.INBOUND,
+            Interaction.kind != InteractionKind.EDITED,
+        )
+        .order_by(col(Interaction.id))
+    ).first()
+    if original is None or original.id is None:
+        return None
+    later = session.exec(
+        select(Interaction.id).where(
+            Interaction.customer_id == original.customer_id,
+            Interaction.direction == Direction.INBOUND,
+            Interaction.kind != InteractionKind.EDITED,
+            col(Interaction.id) > original.id,
+        )
+    ).first()
+    return original, later is None
 
 
 def set_answered_question(*, session: Session, interaction_id: int, question: str) -> None:

@@ -58,6 +58,7 @@ def say(
     update_id: int | None = None,
     attachment: dict | None = None,
     now: datetime | None = None,
+    message_id: int | None = None,
 ) -> list[Reply]:
     message = IncomingMessage(
         sender=sender(user_id),
@@ -65,7 +66,7 @@ def say(
         kind=kind,
         attachment=attachment,
         update_id=update_id if update_id is not None else next(_update_ids),
-        message_id=next(_update_ids),
+        message_id=message_id if message_id is not None else next(_update_ids),
     )
     return handle_message(services, message, now=now)
 

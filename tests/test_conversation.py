@@ -120,13 +120,46 @@ def test_sticker_is_stored_and_gets_a_text_hint(services):
     assert row.kind == "sticker" and row.attachment == {"emoji": "😀"} and row.intent is None
 
 
-def test_edited_message_is_stored_without_a_new_answer(services):
-    say(services, "where is my order")
-    assert say(services, "where is my order 1234", kind="edited") == []
+def test_an_edit_that_only_fixes_a_typo_is_stored_without_a_second_answer(services):
+    say(services, "where is my oder", message_id=9001)
+    assert say(services, "where is my order", kind="edited", message_id=9001) == []
     with session_scope(services.session_factory) as session:
         rows = interactions(session)
     assert [r.kind for r in rows] == ["text", "text", "edited"]
-    assert rows[-1].text == "where is my order 1234"
+    assert rows[-1].text == "where is my order"
+
+
+def test_an_edit_that_changes_the_question_is_answered_again(services):
+    add_order(services, user_id=501, external_id="1234", status="shipped")
+    add_order(services, user_id=501, external_id="1243", status="delivered")
+    (first,) = texts_to(say(services, "where is my order 1243", message_id=9002), 501)
+    assert "1243" in first
+    (fixed,) = texts_to(
+        say(services, "where is my order 1234", kind="edited", message_id=9002), 501
+    )
+    assert "1234" in fixed and "shipped" in fixed
+    with session_scope(services.session_factory) as session:
+        assert [r.kind for r in interactions(session)] == ["text", "text", "edited", "text"]
+
+
+def test_an_edit_of_an_older_or_old_message_is_not_answered(services):
+    add_order(services, user_id=501, external_id="1234", status="shipped")
+    say(services, "where is my order 1243", message_id=9003)
+    say(services, "thanks", message_id=9004)
+    assert say(services, "where is my order 1234", kind="edited", message_id=9003) == []
+    later = utcnow() + timedelta(hours=1)
+    say(services, "where is my order 1243", message_id=9005, now=later - timedelta(minutes=30))
+    edit = say(services, "where is my order 1234", kind="edited", message_id=9005, now=later)
+    assert edit == []
+
+
+def test_an_edit_while_a_human_has_the_chat_goes_to_staff(services):
+    say(services, "I want to talk to a real person")
+    say(services, "my order is 1243", message_id=9006)
+    replies = say(services, "my order is 1234", kind="edited", message_id=9006)
+    assert texts_to(replies, 501) == []
+    (note,) = texts_to(replies, STAFF_ID)
+    assert "(edited a message)" in note and "my order is 1234" in note
 
 
 def test_handoff_goes_quiet_forwards_and_staff_can_reply_and_resolve(services):

@@ -126,8 +126,6 @@ def handle_customer_message(
                 return earlier
             log.info("update %s was stored but not answered; answering now", message.update_id)
             stored = earlier
-        if message.kind == InteractionKind.EDITED:
-            return []
         replies = _respond(services, session, stored, message, analysis, flooding, respond, now)
         if enqueue and replies:
             outbox.enqueue(session, replies, now=now, update_id=message.update_id)
@@ -148,7 +146,9 @@ def _respond(
         if stored.conversation_status == ConversationStatus.WAITING_HUMAN:
             return []
         return _flood_notice(services, session, stored, message, now=now)
-    if respond is not None:
+    if message.kind == InteractionKind.EDITED:
+        replies = _edited(services, session, stored, message, analysis, now=now)
+    elif respond is not None:
         replies = respond(session, stored)
     elif stored.conversation_status == ConversationStatus.WAITING_HUMAN:
         own = _own_question_answered(services, session, stored, message, analysis, now=now)
@@ -161,6 +161,48 @@ def _respond(
         if reply.chat_id == message.sender.chat_id:
             store_outbound(session, stored, reply, channel=message.channel, now=now)
     return replies
+
+
+# An edit is answered only this soon after the message it changes (a typo fixed at once).
+EDIT_ANSWER_WINDOW = timedelta(minutes=10)
+
+
+def _edited(
+    services: Services,
+    session: Session,
+    stored: Stored,
+    message: IncomingMessage,
+    analysis: Analysis | None,
+    *,
+    now: datetime,
+) -> list[Reply]:
+    """A customer edited a message (it is stored as an edit). While a human has the chat,
+    staff get the new text. Otherwise the bot answers the new text only if it reads
+    differently (another intent, another order number: "where is my order 1243" fixed to
+    "1234"), the message is the customer's latest, and the edit came soon after it; an edit
+    that only fixes a typo in a question already answered gets no second answer."""
+    if stored.conversation_status == ConversationStatus.WAITING_HUMAN:
+        return forward_to_staff(services, session, stored, message, edited=True)
+    if analysis is None or message.message_id is None:
+        return []
+    found = queries.edited_original(
+        session=session, chat_id=message.sender.chat_id, message_id=message.message_id
+    )
+    if found is None or not found[1]:
+        return []
+    original = found[0]
+    if as_utc(original.created_at) < now - EDIT_ANSWER_WINDOW or _reads_alike(original, analysis):
+        return []
+    return answer(services, session, stored, message, analysis, now=now)
+
+
+def _reads_alike(original: Interaction, analysis: Analysis) -> bool:
+    """Whether the NLU reads the edited text as it read the original: same intent, same
+    order numbers."""
+    numbers = sorted(str(e.get("value") or e.get("text")) for e in original.entities or []
+                     if e.get("label") == "ORDER_ID")  # fmt: skip
+    edited = sorted(str(e.value or e.text) for e in analysis.entities if e.label == "ORDER_ID")
+    return original.intent == analysis.intent and numbers == edited
 
 
 def _stored_before(session: Session, message: IncomingMessage) -> Stored | list[Reply] | None:
@@ -476,14 +518,21 @@ def _still_waiting(
 
 
 def forward_to_staff(
-    services: Services, session: Session, stored: Stored, message: IncomingMessage
+    services: Services,
+    session: Session,
+    stored: Stored,
+    message: IncomingMessage,
+    *,
+    edited: bool = False,
 ) -> list[Reply]:
-    """While a human has the chat, the bot stays quiet and passes the message to staff."""
+    """While a human has the chat, the bot stays quiet and passes the message to staff (an
+    edit as such: staff see the corrected text)."""
     customer = session.get(Customer, stored.customer_id)
     name = customer.display_name if customer else f"customer {stored.customer_id}"
     body = message.text or f"[{message.kind}]"
+    what = " (edited a message)" if edited else ""
     text = (
-        f"💬 #{stored.conversation_id} {name}:\n{body}\n\n"
+        f"💬 #{stored.conversation_id} {name}{what}:\n{body}\n\n"
         f"Answer with /reply {stored.conversation_id} <text>"
     )
     return [Reply(dest, text) for dest in services.staff_destinations()]
