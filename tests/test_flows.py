@@ -399,6 +399,14 @@ def test_a_typed_yes_takes_up_the_offer_of_a_person(services, answer, handed_ove
         assert texts_to(replies, CUSTOMER) == ["👍"]
 
 
+@pytest.mark.parametrize("text", ["¿Dónde está mi pedido?", "Wo ist meine Bestellung?"])
+def test_a_message_in_another_language_is_told_the_bot_reads_english(services, text):
+    replies = say(services, text)
+    (answer,) = texts_to(replies, CUSTOMER)
+    assert "I can only read English" in answer
+    assert button_data(replies, CUSTOMER) == ["hum"]
+
+
 def test_an_upset_message_not_understood_gets_sympathy_not_confusion(services):
     replies = say(services, "😡😡😡")
     (answer,) = texts_to(replies, CUSTOMER)

@@ -49,6 +49,7 @@ REQUIRED_TEXTS = (
     "handoff_auto",
     "still_waiting",
     "not_understood_upset",
+    "other_language",
     "staff_joined",
     "resolved",
 )

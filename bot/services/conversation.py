@@ -42,6 +42,7 @@ from db.models import (
 )
 from db.types import as_utc
 from nlp import OUT_OF_SCOPE, Analysis
+from nlp.language import other_language
 
 log = logging.getLogger(__name__)
 
@@ -419,6 +420,10 @@ def answer(
     reason = handoff.trigger(services, analysis, previous)
     if reason is not None:
         return chat.hand_over(reason=reason, text=chat.say("handoff_auto"))
+    unplaced = analysis.intent == OUT_OF_SCOPE or services.nlu.needs_clarification(analysis)
+    if unplaced and other_language(message.text) is not None:  # "¿Dónde está mi pedido?"
+        buttons = chat.offer_person() if services.staff_destinations() else None
+        return [chat.reply(chat.say("other_language"), buttons)]
     if services.nlu.needs_clarification(analysis):
         return ask_back(chat, analysis, interaction_id=stored.interaction_id)
     replies = run_action(chat, analysis, message_text=message.text)
