@@ -229,6 +229,7 @@ def test_an_offer_code_in_a_message_gets_its_status(services):
         ("I'd like to return the lamp, it flickers", "Start a return under Orders"),
         ("do I have to pay for the return shipping?", "return shipping is free for faulty"),
         ("hey so my order never showed up", "order"),
+        ("it says delivered but I never got it", "passed it to a colleague"),
     ],
 )
 def test_everyday_phrasings_get_the_answer_they_ask_for(services, text, answer):
