@@ -154,3 +154,43 @@ def offer_results(*, session: Session, start: datetime, end: datetime) -> dict[s
     ).one()
     total, holdout, redeemed = (int(v or 0) for v in row)
     return {"deliveries": total, "holdout": holdout, "redeemed": redeemed} if total else {}
+
+
+@dataclass(frozen=True)
+class ComplaintRow:
+    customer_id: int
+    name: str
+    created_at: datetime
+    text: str
+    entities: list[dict[str, object]]
+    status: str | None
+
+
+def complaint_rows(
+    *, session: Session, start: datetime, end: datetime, intent: str = "complaint"
+) -> list[ComplaintRow]:
+    """Customer messages read as complaints in [start, end), newest first, with who wrote
+    them and where their conversation stands."""
+    rows = session.exec(
+        select(Customer, Interaction, Conversation.status)
+        .join(Customer, col(Customer.id) == Interaction.customer_id)
+        .outerjoin(Conversation, col(Conversation.id) == Interaction.conversation_id)
+        .where(
+            Interaction.direction == Direction.INBOUND,
+            Interaction.intent == intent,
+            Interaction.created_at >= start,
+            Interaction.created_at < end,
+        )
+        .order_by(col(Interaction.created_at).desc(), col(Interaction.id).desc())
+    ).all()
+    return [
+        ComplaintRow(
+            customer_id=int(customer.id or 0),
+            name=customer.display_name,
+            created_at=message.created_at,
+            text=message.text or "",
+            entities=list(message.entities or []),
+            status=status,
+        )
+        for customer, message, status in rows
+    ]

@@ -54,6 +54,11 @@ ROUTES = [
     ("segmnets", "segments", ""),
     ("customers per segment", "segments", ""),
     ("rfm", "segments", ""),
+    # complaints
+    ("what do people complain about most", "complaints", ""),
+    ("show me customers who complained this week", "complaints", ""),
+    ("complaints today", "complaints", "today"),
+    ("any complaints this month?", "complaints", "month"),
     # satisfaction digest
     ("csat this week", "digest", "thisweek"),
     ("CSAT this week?", "digest", "thisweek"),

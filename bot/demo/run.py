@@ -70,6 +70,7 @@ def run_demo(
     with session_scope(services.session_factory) as session:
         senders = link_demo_customers(session)
         products = queries.product_names(session=session)
+        services.nlu.set_products(products)  # the past chats name them too
         history = generate_history(
             session,
             services,
@@ -77,7 +78,6 @@ def run_demo(
             now=as_of,
             seed=seed,
         )
-    services.nlu.set_products(products)
     table = Table(title="Demo shop")
     columns = ("products", "customers", "orders", "order lines", "past chats", "surveys")
     for column in columns:

@@ -16,6 +16,7 @@ from sqlmodel import Session
 from analytics.segments import ALL_SEGMENTS
 from bot.services import (
     audit,
+    complaints,
     customers,
     offers,
     privacy,
@@ -211,6 +212,17 @@ def _audit_list(call: CommandCall, name: str, viewed: list[int]) -> None:
                 actor_telegram_id=call.message.sender.user_id,
                 detail={"list": name, "customers": viewed},
             )
+
+
+def complaints_command(call: CommandCall) -> list[Reply]:
+    period = complaints.stretch(call.services, call.args, call.now)
+    if period is None:
+        return [Reply(call.chat_id, complaints.USAGE)]
+    viewed: list[int] = []
+    with read_scope(call.services.session_factory) as session:
+        text = complaints.complaints_report(call.services, session, period, viewed=viewed)
+    _audit_list(call, "complaints", viewed)
+    return [Reply(call.chat_id, text)]
 
 
 def handoffs(call: CommandCall) -> list[Reply]:
@@ -455,6 +467,13 @@ COMMANDS: dict[str, Command] = {
             "stats", "customers, conversations, messages, intents, sentiment, sales", True, stats
         ),
         Command("handoffs", "conversations waiting for a human", True, handoffs),
+        Command(
+            "complaints",
+            "what customers complain about, and the latest complaints",
+            True,
+            complaints_command,
+            usage="[today|week|month]",
+        ),
         Command("take", "take a handed-over conversation yourself", True, take, usage="ID"),
         Command("reply", "answer a handed-over conversation", True, reply, usage="ID text"),
         Command("resolve", "close a conversation", True, resolve, usage="ID"),

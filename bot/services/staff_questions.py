@@ -15,6 +15,8 @@ corrected to a word of our phrases that they miss by one slip of the keyboard ("
 1. a customer reference → ``customer`` (a question about one customer beats everything);
 2. offers, campaigns, promos → ``offers`` with the offer's name if one is given;
 3. handoffs, "who is waiting" → ``handoffs``;
+   complaints, "what do people complain about" → ``complaints`` (``today``, ``month``, or
+   the last 7 days);
 4. satisfaction, CSAT, NPS, the digest, a report → ``digest`` with its period: "today",
    "this week", "this month" → so far (``today``, ``thisweek``, ``thismonth``);
    "yesterday", "last week", "7 days", "last month", "30 days" → the last complete one
@@ -62,6 +64,7 @@ HELP_TEXT = (
     "• show customer 1234 (or @username)\n"
     "• how did the spring offer do?\n"
     "• who is waiting?\n"
+    "• what do customers complain about?\n"
     "• stats\n"
     "Or send /help for the commands."
 )
@@ -114,6 +117,8 @@ PHRASES: dict[str, tuple[str, ...]] = {
                 "hand over", "waiting", "queue", "queued", "unanswered", "open chats",
                 "open conversations", "need a human", "needs a human", "escalated",
                 "escalations", "pending chats", "taken over"),
+    "COMPLAINT": ("complaint", "complaints", "complain", "complaining", "complained",
+                  "grievances", "moaning"),
     "SATISFACTION": ("csat", "nps", "satisfaction", "satisfied", "unsatisfied",
                      "dissatisfied", "happy", "unhappy", "ratings", "rating", "digest",
                      "report", "feedback", "survey", "surveys", "net promoter",
@@ -287,6 +292,10 @@ def route(text: str) -> Route | None:
         return Route("offers", _offer_name(found))
     if found.has("HANDOFF"):
         return Route("handoffs")
+    if found.has("COMPLAINT"):
+        if found.has("TODAY", "DAY"):
+            return Route("complaints", "today")
+        return Route("complaints", "month" if found.has("MONTH", "THIS_MONTH") else "")
     if found.has("SATISFACTION"):
         period = next((name for label, name in DIGEST_PERIOD_WORDS if found.has(label)), None)
         if period is None and found.has("OTHER_PERIOD"):
