@@ -54,6 +54,8 @@ ROUTES = [
     ("segmnets", "segments", ""),
     ("customers per segment", "segments", ""),
     ("rfm", "segments", ""),
+    ("who bought the most this year", "segment", "Champions"),
+    ("our biggest spenders", "segment", "Champions"),
     # complaints
     ("what do people complain about most", "complaints", ""),
     ("show me customers who complained this week", "complaints", ""),

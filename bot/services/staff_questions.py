@@ -86,7 +86,9 @@ class Route:
 
 SEGMENT_PHRASES: dict[str, tuple[str, ...]] = {
     "Champions": ("champions", "champion", "champs", "best customers", "top customers",
-                  "vip", "vips", "vip customers"),
+                  "vip", "vips", "vip customers", "biggest spenders", "top spenders",
+                  "spent the most", "spend the most", "bought the most", "buy the most",
+                  "most valuable customers"),
     "Loyal Customers": ("loyal customers", "loyal", "loyal ones", "regulars",
                         "regular customers"),
     "Can't Lose Them": ("can't lose them", "cant lose them", "cannot lose them",
