@@ -17,9 +17,9 @@ Labels and values
   ``order_id_pattern`` (default :data:`DEFAULT_ORDER_ID_PATTERN`). An id written with ``#``
   or after an order word ("order no. 10234", "tracking number: 10234") always counts; a bare
   id with letters ("ORD-7731", "A-20931") counts anywhere; a bare all-digit id counts only
-  when an order word (order, package, parcel, shipment, purchase, delivery, tracking ...) is
-  within ~40 characters, and never when it looks like a year (1900-2099) or a quantity
-  ("order 5000 pieces").
+  when an order word (order, package, parcel, shipment, purchase, delivery, tracking,
+  invoice, receipt, refund, return ...) is within ~40 characters, and never when it looks
+  like a year (1900-2099) or a quantity ("order 5000 pieces").
 * ``EMAIL`` -- the lower-cased address.
 * ``PHONE`` -- the digits, with a leading ``+`` kept (``"+49 151 1234 5678"`` ->
   ``"+4915112345678"``; a ``00`` international prefix becomes ``+``); 7 to 15 digits. An
@@ -390,7 +390,7 @@ _CURRENCIES = {
 }  # fmt: skip
 _ORDER_CONTEXT = re.compile(
     r"\b(?:orders?|ordered|packages?|parcels?|shipments?|purchases?|purchased|deliver(?:y|ies|ed)"
-    r"|tracking|shipping|shipped)\b",
+    r"|tracking|shipping|shipped|invoices?|receipts?|refunds?|refunded|returns?|returned)\b",
     re.IGNORECASE,
 )
 _PHONE_CONTEXT = re.compile(

@@ -73,6 +73,8 @@ def values(nlp: Language, text: str, label: str, **kwargs: Any) -> list[Any]:
         ("the package, ref 88123, never came", "88123"),
         ("order #2024", "2024"),
         ("order# 10234", "10234"),
+        ("can you send the invoice for 100047 to me", "100047"),
+        ("the refund for 55821 hasn't come", "55821"),
     ],
 )
 def test_order_id(pipeline: Language, text: str, expected: str) -> None:

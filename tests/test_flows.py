@@ -138,6 +138,48 @@ def test_a_payment_advice_followed_by_something_else_is_not_handed_over(services
     assert conversation_of(services).status == ConversationStatus.OPEN
 
 
+# --- requests a person carries out, and delivery estimates -------------------------------
+
+
+def test_an_invoice_request_with_its_order_number_goes_to_a_person(services):
+    add_order(services, user_id=CUSTOMER, external_id="5551", status=OrderStatus.DELIVERED)
+    replies = say(services, "can you email me the invoice for order 5551?")
+    assert texts_to(replies, CUSTOMER) == [
+        "Thanks! I've passed your request for order 5551 to a colleague, who will reply here."
+    ]
+    assert "Get an invoice (order 5551)" in texts_to(replies, STAFF_ID)[0]
+    assert conversation_of(services).status == ConversationStatus.WAITING_HUMAN
+
+
+def test_an_address_change_without_a_number_is_explained_and_the_number_brings_a_person(
+    services,
+):
+    add_order(services, user_id=CUSTOMER, external_id="5551", status=OrderStatus.SHIPPED)
+    (how,) = texts_to(say(services, "I need to change the delivery address"), CUSTOMER)
+    assert "under Addresses" in how
+    replies = say(services, "5551")
+    assert "passed your request for order 5551" in texts_to(replies, CUSTOMER)[0]
+    assert "Change the delivery address (order 5551)" in texts_to(replies, STAFF_ID)[0]
+
+
+def test_ok_after_a_self_service_answer_is_only_acknowledged(services):
+    say(services, "how do I get an invoice")
+    assert texts_to(say(services, "ok"), CUSTOMER) == ["👍"]  # not "take your time"
+    with session_scope(services.session_factory) as session:
+        assert all(c.pending is None for c in session.exec(select(Customer)).all())
+
+
+def test_when_an_order_arrives_gets_that_orders_status(services):
+    add_order(services, user_id=CUSTOMER, external_id="5551", status=OrderStatus.SHIPPED)
+    add_order(services, user_id=CUSTOMER, external_id="5552", status=OrderStatus.DELIVERED)
+    (status,) = texts_to(say(services, "when will 5551 arrive?"), CUSTOMER)
+    assert status.startswith("Order 5551") and "shipped" in status
+    (times,) = texts_to(say(services, "how long does delivery take?"), CUSTOMER)
+    assert "3-5 business days" in times
+    (later,) = texts_to(say(services, "5551"), CUSTOMER)
+    assert later.startswith("Order 5551")
+
+
 # --- slot filling ------------------------------------------------------------------------
 
 

@@ -27,6 +27,7 @@ REQUIRED_TEXTS = (
     "ask_change_details",
     "change_handed_over",
     "payment_handed_over",
+    "request_handed_over",
     "payment_charged",
     "kept",
     "clarify",

@@ -389,8 +389,15 @@ def answer(
         if replies is not None:
             return replies
     acknowledged = analysis is not None and bool(ACKNOWLEDGEMENT.match(message.text))
-    if acknowledged and waiting is not None and waiting.kind in WAITS_FOR_INFO:
-        return [chat.reply(chat.say("take_your_time"))]  # the question stays open
+    # "one sec" while the bot waits for a number: the question stays open ("ok" to "send me
+    # the number if you need it", an optional one, is only acknowledged)
+    if (
+        acknowledged
+        and waiting is not None
+        and waiting.kind in WAITS_FOR_INFO
+        and not waiting.data.get("optional")
+    ):
+        return [chat.reply(chat.say("take_your_time"))]
     if customer.pending is not None:
         pending.clear(customer)
         session.add(customer)

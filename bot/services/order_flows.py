@@ -1,4 +1,5 @@
-"""Flows about the customer's own orders: status and refunds, cancel and change.
+"""Flows about the customer's own orders: status and refunds, cancel and change, and
+requests a person carries out (an invoice, a new address for a sent order).
 
 The order comes from the number in the message; without one, status questions use the
 latest order, and cancel/change offer the recent orders as buttons. Without any order the
@@ -12,6 +13,7 @@ reported as not found, exactly like a number that does not exist.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
 
@@ -49,7 +51,7 @@ ANSWER_MAX_WORDS = 8
 # A year the customer mentions ("I ordered it in 2024", "a customer since 2019") is not the
 # order number, though it has the digits of one.
 YEAR_MENTION = re.compile(
-    r"\b(?:in|since|from|during|of|until|till|before|after)\s+((?:19|20)[0-9]{2})\b", re.I
+    r"\b(?:in|since|from|during|of|for|until|till|before|after)\s+((?:19|20)[0-9]{2})\b", re.I
 )
 OTHER_NUMBERS = frozenset({"MONEY", "DATE", "PHONE", "EMAIL"})
 
@@ -247,6 +249,39 @@ def change_details(chat: Chat, data: dict[str, object]) -> list[Reply]:
     )
 
 
+# --- requests a person carries out: an invoice sent, an address changed ------------------
+
+
+def order_request(flow: FlowInput, *, attempts: int = 0, answer: bool = False) -> list[Reply]:
+    """``get_invoice``, ``check_invoice``, ``change_shipping_address``: without an order
+    number, the intent's text (how customers do it themselves, and that the number brings
+    in a person); with the number of one of their orders, in the message or as the answer,
+    a person takes the request over."""
+    intent = flow.action.intent
+    number = order_number(flow, bare=True)  # "the invoice for 10234 please" names it
+    if number is None:
+        flow.ask(Asked.ORDER_NUMBER, attempts=attempts, intent=intent, optional=True)
+        return [flow.reply(flow.text(flow.action.text))]
+    order = own_order(flow, number)
+    if order is None:
+        return _not_found(flow, intent, number, attempts)
+    label = flow.action.button_label
+    return flow.hand_over(
+        reason=f"{label} (order {order.external_id})",
+        text=flow.say("request_handed_over", order_id=order.external_id),
+    )
+
+
+def delivery_estimate(flow: FlowInput, *, attempts: int = 0, answer: bool = False) -> list[Reply]:
+    """``delivery_period``: "when will 10234 arrive" gets that order's status; without a
+    number, the delivery times, and a number sent next gets its order's status."""
+    track = flow.services.answers.action("track_order")
+    if order_number(flow, bare=True) is not None:  # "when will 10234 arrive?"
+        return order_status(replace(flow, action=track), attempts=attempts, answer=True)
+    flow.ask(Asked.ORDER_NUMBER, attempts=attempts, intent=track.intent, optional=True)
+    return [flow.reply(flow.text(flow.action.text))]
+
+
 class OrderFlow(Protocol):
     def __call__(
         self, flow: FlowInput, *, attempts: int = 0, answer: bool = False
@@ -259,6 +294,8 @@ ORDER_FLOWS: dict[str, OrderFlow] = {
     "order_status": order_status,
     "cancel_order": cancel_order,
     "change_order": change_order,
+    "order_request": order_request,
+    "delivery_estimate": delivery_estimate,
 }
 
 
