@@ -60,6 +60,31 @@ def find_customer(*, session: Session, ident: str) -> Customer | None:
     return session.exec(select(Customer).where(Customer.external_id == text)).first()
 
 
+def customers_named(*, session: Session, name: str, limit: int = 10) -> Sequence[Customer]:
+    """Customers whose first name, last name or username starts with each word of ``name``
+    (case-insensitive: "isla oka" finds Isla Okafor), most recently seen first."""
+    words = [w for w in name.lower().replace("@", " ").split() if w][:4]
+    if not words:
+        return []
+    conditions = []
+    for word in words:
+        prefix = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        conditions.append(
+            or_(
+                *(
+                    func.lower(column).like(prefix, escape="\\")
+                    for column in (Customer.first_name, Customer.last_name, Customer.username)
+                )
+            )
+        )
+    return session.exec(
+        select(Customer)
+        .where(*conditions)
+        .order_by(col(Customer.last_seen_at).desc(), col(Customer.id))
+        .limit(limit)
+    ).all()
+
+
 def customer_snapshot(*, session: Session, customer_id: int) -> CustomerSnapshot | None:
     return session.exec(
         select(CustomerSnapshot)

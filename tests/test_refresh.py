@@ -76,6 +76,26 @@ def test_customer_profile_and_at_risk(shop):
     assert "drifting away" in risky.text or "No customers at risk" in risky.text
 
 
+def test_customer_by_name_shows_one_or_lists_several(services):
+    with session_scope(services.session_factory) as session:
+        session.add(Customer(first_name="Zelda", last_name="Quist", username="zq"))
+        for n in range(12):
+            session.add(Customer(first_name=f"Name{n}", last_name="Okafor"))
+        session.add(Customer(first_name="Ida", last_name="Okafor"))
+    (one,) = say(services, "/customer zelda qu", user_id=STAFF_ID)
+    assert one.text.startswith("👤 #1 Zelda Quist (@zq)")
+    (two,) = say(services, "/customer Okafor Name1", user_id=STAFF_ID)  # Name1, Name10, Name11
+    assert (
+        two.text.splitlines()[0] == "3 customers match 'Okafor Name1', most recently seen first:"
+    )
+    (many,) = say(services, "/customer okafor", user_id=STAFF_ID)
+    lines = many.text.splitlines()
+    assert lines[0] == "The 10 most recently seen of the customers matching 'okafor':"
+    assert len(lines) == 12 and lines[-1].endswith("or add to the name.")
+    (none,) = say(services, "/customer 50%_x", user_id=STAFF_ID)  # LIKE wildcards are literal
+    assert none.text.startswith("No customer matches")
+
+
 def test_digest_command_sends_text_and_chart(shop):
     run_refresh(shop, as_of=datetime.now(UTC))
     say(shop, "this is ridiculous, my parcel is late again")

@@ -348,13 +348,28 @@ def audited_segment_page(
     return text, buttons
 
 
+NAME_MATCHES = 10  # customers listed for a name at most
+
+
 def customer(call: CommandCall) -> list[Reply]:
+    """One customer by id, external id, @username or Telegram id, or by name: one match is
+    shown in full, several are listed to pick from."""
     if not call.args:
         return [
-            Reply(call.chat_id, "Usage: /customer ID (#id, external id, @username or Telegram id)")
+            Reply(
+                call.chat_id,
+                "Usage: /customer ID (#id, external id, @username or Telegram id) or NAME",
+            )
         ]
     with session_scope(call.services.session_factory) as session:
         found = cq.find_customer(session=session, ident=call.args)
+        named = (
+            []
+            if found is not None
+            else cq.customers_named(session=session, name=call.args, limit=NAME_MATCHES + 1)
+        )
+        if found is None and len(named) == 1:
+            found = named[0]
         if found is not None:
             audit.record(
                 session,
@@ -363,7 +378,13 @@ def customer(call: CommandCall) -> list[Reply]:
                 actor_telegram_id=call.message.sender.user_id,
                 customer_id=found.id,
             )
-        return [Reply(call.chat_id, customers.customer_profile(session, call.args))]
+            return [Reply(call.chat_id, customers.customer_profile(session, found))]
+    if not named:
+        return [Reply(call.chat_id, customers.NO_MATCH.format(ident=call.args))]
+    shown = named[:NAME_MATCHES]
+    _audit_list(call, "customer search", [c.id for c in shown if c.id is not None])
+    text = customers.name_matches(shown, call.args, more=len(named) > NAME_MATCHES)
+    return [Reply(call.chat_id, text)]
 
 
 def audit_command(call: CommandCall) -> list[Reply]:

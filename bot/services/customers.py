@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlmodel import Session
@@ -12,7 +13,7 @@ from bot.services.staff_questions import SEGMENT_PHRASES
 from db import customer_queries as cq
 from db import queries
 from db import report_queries as rq
-from db.models import CustomerSnapshot, Direction, Interaction, InteractionKind
+from db.models import Customer, CustomerSnapshot, Direction, Interaction, InteractionKind
 
 PAGE_SIZE = 10
 NO_SNAPSHOT = (
@@ -121,10 +122,31 @@ def churn_risk(snap: CustomerSnapshot) -> str:
     return f"{100 * (1 - snap.p_alive):.0f}%"
 
 
-def customer_profile(session: Session, ident: str) -> str:
-    customer = cq.find_customer(session=session, ident=ident)
-    if customer is None:
-        return f"No customer matches {ident!r}. Use the id shown as #ID, an external id or @user."
+NO_MATCH = (
+    "No customer matches {ident!r}. Use the id shown as #ID, an external id, @user or a name."
+)
+
+
+def name_matches(customers: Sequence[Customer], ident: str, *, more: bool = False) -> str:
+    """Several customers answer to a name: who they are, to pick one by id (``more``: there
+    are others beyond these)."""
+    head = (
+        f"The {len(customers)} most recently seen of the customers matching {ident!r}:"
+        if more
+        else f"{len(customers)} customers match {ident!r}, most recently seen first:"
+    )
+    lines = [head]
+    lines += [
+        f"#{c.id} {c.display_name}"
+        + (f" (@{c.username})" if c.username else "")
+        + f" · last seen {c.last_seen_at:%d %b %Y}"
+        for c in customers
+    ]
+    lines.append("/customer ID shows one in full" + (", or add to the name." if more else "."))
+    return "\n".join(lines)
+
+
+def customer_profile(session: Session, customer: Customer) -> str:
     assert customer.id is not None
     count, total = cq.customer_order_totals(session=session, customer_id=customer.id)
     consent = {True: "yes", False: "no", None: "not asked"}[customer.marketing_consent]
