@@ -418,7 +418,10 @@ def answer(
     )
     if code is not None:  # "my code SPRING15 doesn't work": whether and how they can use it
         return [chat.reply(code)]
-    follow_up = _offer_follow_up(services, session, customer, analysis, message.text, now)
+    unplaced = analysis.intent == OUT_OF_SCOPE or services.nlu.needs_clarification(analysis)
+    follow_up = _offer_follow_up(
+        services, session, customer, analysis, message.text, now=now, unplaced=unplaced
+    )
     if follow_up is not None:  # "how do I use it?" right after an offer: that offer's code
         return [chat.reply(follow_up)]
     previous = handoff.previous_message(
@@ -427,7 +430,6 @@ def answer(
     reason = handoff.trigger(services, analysis, previous)
     if reason is not None:
         return chat.hand_over(reason=reason, text=chat.say("handoff_auto"))
-    unplaced = analysis.intent == OUT_OF_SCOPE or services.nlu.needs_clarification(analysis)
     if unplaced and other_language(message.text) is not None:  # "¿Dónde está mi pedido?"
         buttons = chat.offer_person() if services.staff_destinations() else None
         return [chat.reply(chat.say("other_language"), buttons)]
@@ -462,11 +464,13 @@ def _offer_follow_up(
     customer: Customer,
     analysis: Analysis,
     text: str,
+    *,
     now: datetime,
+    unplaced: bool,
 ) -> str | None:
-    """The answer about the offer sent lately, for a message the NLU could not place or
-    one about using a code; None otherwise (see :func:`offers.offer_follow_up`)."""
-    unplaced = analysis.intent == OUT_OF_SCOPE or services.nlu.needs_clarification(analysis)
+    """The answer about the offer sent lately, for a message the NLU could not place
+    (``unplaced``) or one about using a code; None otherwise (see
+    :func:`offers.offer_follow_up`)."""
     using_a_code = analysis.intent == "ask_offers" and bool(USING_A_CODE.search(text))
     if not (unplaced or using_a_code):
         return None
