@@ -19,7 +19,8 @@ Labels and values
   id with letters ("ORD-7731", "A-20931") counts anywhere; a bare all-digit id counts only
   when an order word (order, package, parcel, shipment, purchase, delivery, tracking,
   invoice, receipt, refund, return ...) is within ~40 characters, and never when it looks
-  like a year (1900-2099) or a quantity ("order 5000 pieces").
+  like a year (1900-2099), a quantity ("order 5000 pieces") or a postcode ("shipping to
+  10115", "zip 94103").
 * ``EMAIL`` -- the lower-cased address.
 * ``PHONE`` -- the digits, with a leading ``+`` kept (``"+49 151 1234 5678"`` ->
   ``"+4915112345678"``; a ``00`` international prefix becomes ``+``); 7 to 15 digits. An
@@ -393,6 +394,8 @@ _ORDER_CONTEXT = re.compile(
     r"|tracking|shipping|shipped|invoices?|receipts?|refunds?|refunded|returns?|returned)\b",
     re.IGNORECASE,
 )
+# Right before a bare number, these make it a place, not an order.
+_PLACE_BEFORE = re.compile(r"\b(?:to|zip|zip ?code|post ?code|postal code)\s*:?\s*$", re.I)
 _PHONE_CONTEXT = re.compile(
     r"\b(?:call|called|calling|phone|tel|telephone|mobile|cell|cellphone|whatsapp|sms|text"
     r"|ring|reach|contact|number|no)\b",
@@ -570,6 +573,8 @@ def _order_bare(m: re.Match[str], ctx: _Context) -> _Hit | None:
     start, end = m.span("span")
     before = ctx.text[max(0, start - _CONTEXT_BEFORE) : start]
     after = ctx.text[end : end + _CONTEXT_AFTER]
+    if _PLACE_BEFORE.search(before):  # "shipping to 10115", "zip 94103": a postcode
+        return None
     if _ORDER_CONTEXT.search(before) or _ORDER_CONTEXT.search(after):
         return _Hit(value, P_ORDER_CONTEXT)
     return None

@@ -96,6 +96,8 @@ def test_order_id(pipeline: Language, text: str, expected: str) -> None:
         "#12 is too short",
         "&#1234; is an html entity",
         "call me on +4915112345678 about my order",
+        "how long does shipping take to 10115?",
+        "do you deliver to zip 94103",
     ],
 )
 def test_no_order_id(pipeline: Language, text: str) -> None:

@@ -178,6 +178,8 @@ def test_when_an_order_arrives_gets_that_orders_status(services):
     assert "3-5 business days" in times
     (later,) = texts_to(say(services, "5551"), CUSTOMER)
     assert later.startswith("Order 5551")
+    (place,) = texts_to(say(services, "how long does shipping take to 10115?"), CUSTOMER)
+    assert "3-5 business days" in place  # a postcode, not an order
 
 
 # --- slot filling ------------------------------------------------------------------------
@@ -332,6 +334,17 @@ def test_a_year_in_the_answer_is_not_taken_for_the_order_number(services, text):
     say(services, "where is my order?")
     replies = texts_to(say(services, text), CUSTOMER)
     assert not any("couldn't find an order" in reply for reply in replies)
+
+
+def test_an_answered_question_is_closed(services):
+    say(services, "where is my order?")  # no orders yet: which one?
+    add_order(services, user_id=CUSTOMER, external_id="5551", status=OrderStatus.SHIPPED)
+    (status,) = texts_to(say(services, "5551"), CUSTOMER)
+    assert status.startswith("Order 5551")
+    with session_scope(services.session_factory) as session:
+        assert all(c.pending is None for c in session.exec(select(Customer)).all())
+    (answer,) = texts_to(say(services, "I paid 120 for 3 items"), CUSTOMER)
+    assert "couldn't find an order" not in answer  # no longer read as the order number
 
 
 def test_the_question_lapses_after_the_timeout(services):

@@ -359,14 +359,20 @@ def _own_question_answered(
 def _continue(
     chat: Chat, stored: Stored, waiting: pending.Pending, analysis: Analysis | None, text: str
 ) -> list[Reply] | None:
-    """:func:`continue_pending`; a message it takes as the answer is marked so
-    (``answered_question``), so that "found it: 5551" is not later counted as a message the
-    bot could not place."""
+    """:func:`continue_pending`; a message it takes as the answer closes the question
+    (unless the answer asks a new one: "I couldn't find 5551, please check the number") and
+    is marked so (``answered_question``), so that "found it: 5551" is not later counted as a
+    message the bot could not place."""
+    asked = chat.customer.pending
     replies = continue_pending(chat, waiting, analysis, text)
-    if replies is not None:
-        queries.set_answered_question(
-            session=chat.session, interaction_id=stored.interaction_id, question=waiting.kind
-        )
+    if replies is None:
+        return None
+    if chat.customer.pending is asked:  # answered, and nothing new asked
+        pending.clear(chat.customer)
+        chat.session.add(chat.customer)
+    queries.set_answered_question(
+        session=chat.session, interaction_id=stored.interaction_id, question=waiting.kind
+    )
     return replies
 
 

@@ -54,6 +54,8 @@ YEAR_MENTION = re.compile(
     r"\b(?:in|since|from|during|of|for|until|till|before|after)\s+((?:19|20)[0-9]{2})\b", re.I
 )
 OTHER_NUMBERS = frozenset({"MONEY", "DATE", "PHONE", "EMAIL"})
+# A number that is a place: "to 10115", "zip 94103", "postcode 1011".
+POSTCODE = re.compile(r"\b(?:to|zip|zip ?code|post ?code|postal code|area)\s+\d", re.I)
 
 
 def status_words(order: Order) -> str:
@@ -276,7 +278,8 @@ def delivery_estimate(flow: FlowInput, *, attempts: int = 0, answer: bool = Fals
     """``delivery_period``: "when will 10234 arrive" gets that order's status; without a
     number, the delivery times, and a number sent next gets its order's status."""
     track = flow.services.answers.action("track_order")
-    if order_number(flow, bare=True) is not None:  # "when will 10234 arrive?"
+    bare = not POSTCODE.search(flow.message_text)  # "how long to 10115 Berlin?" is a place
+    if order_number(flow, bare=bare) is not None:  # "when will 10234 arrive?"
         return order_status(replace(flow, action=track), attempts=attempts, answer=True)
     flow.ask(Asked.ORDER_NUMBER, attempts=attempts, intent=track.intent, optional=True)
     return [flow.reply(flow.text(flow.action.text))]

@@ -56,7 +56,9 @@ def ask_forget(chat: Chat) -> list[Reply]:
 
 
 def typed_answer(chat: Chat) -> list[Reply]:
-    """A typed yes or no to the erasure question: erasure needs the button."""
+    """A typed yes or no to the erasure question: erasure needs the button, and the
+    question stays open for it."""
+    chat.ask(Asked.FORGET)
     return [chat.reply(USE_BUTTONS, FORGET_BUTTONS)]
 
 
