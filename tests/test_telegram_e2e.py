@@ -258,8 +258,11 @@ def test_missed_digest_is_sent_once_across_restarts(own_fake, model_dir, tmp_pat
     fake = own_fake
     staff_chat = -100777
     due = (datetime.now(UTC) - timedelta(minutes=3)).strftime("%H:%M")
+    # the weekly digest on another day: on a Monday morning it would be caught up too
+    other_day = (datetime.now(UTC) + timedelta(days=3)).strftime("%a").lower()
     env = {
         "CRMBOT_STAFF_CHAT_ID": str(staff_chat),
+        "CRMBOT_WEEKLY_DIGEST_DAY": other_day,
         "CRMBOT_DAILY_DIGEST_TIME": due,
         "CRMBOT_REFRESH_TIME": due,
         "CRMBOT_MISFIRE_GRACE_HOURS": "0.5",
