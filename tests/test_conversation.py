@@ -230,6 +230,8 @@ def test_an_offer_code_in_a_message_gets_its_status(services):
         ("do I have to pay for the return shipping?", "return shipping is free for faulty"),
         ("hey so my order never showed up", "order"),
         ("it says delivered but I never got it", "passed it to a colleague"),
+        ("parcel turned up, thanks anyway", "You're welcome"),  # not a complaint handed over
+        ("cheers for nothing", "passed it to a colleague"),  # not "you're welcome"
     ],
 )
 def test_everyday_phrasings_get_the_answer_they_ask_for(services, text, answer):
