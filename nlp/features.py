@@ -34,22 +34,19 @@ from typing import Any
 import numpy as np
 
 from nlp.lexicon import lexicon_scores, vader_scores
+from nlp.text import word_set
 
 MIN_DF_FROM = 200
 _TOKEN = re.compile(r"\w+|[!?]")
 _WORD = re.compile(r"\w+")
 
 
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
-_STOP = _words(
+_STOP = word_set(
     "a an the to of and or in on at for from with by is are was were be been am i me my "
     "mine you your it its this that these those do does did have has had can could would "
     "will shall should please pls hi hello hey"
 )
-_NEGATORS = _words(
+_NEGATORS = word_set(
     "not no never nothing nobody none cannot cant dont doesnt didnt isnt wasnt arent wont "
     "wouldnt havent hasnt without hardly barely"
 )

@@ -21,50 +21,45 @@ import re
 import unicodedata
 from collections import Counter
 
-from nlp.text import normalize
+from nlp.text import normalize, word_set
 
-
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
-ENGLISH = _words(
+ENGLISH = word_set(
     "the a an is are was my i me you it of for to and or not no in on at with this that "
     "where when how what why can could would please thanks thank hi hello order my have has "
     "do does did get got will be been your our from by about"
 )
 OTHER = {
-    "de": _words(
+    "de": word_set(
         "und ich nicht ist das die der den dem mein meine meinen bestellung wo wann wie "
         "bitte danke hallo mit ein eine einen habe haben noch auf für sie wir kann paket "
         "lieferung rückerstattung warum schon immer keine kein geld"
     ),
-    "fr": _words(
+    "fr": word_set(
         "je ne pas est mon ma mes commande où quand comment merci bonjour avec une les "
         "des et pour vous nous colis livraison remboursement pourquoi toujours rien "
         "j'ai c'est qu'il suis"
     ),
-    "es": _words(
+    "es": word_set(
         "el los las que mi mis pedido dónde cuándo cómo gracias por favor con una hola "
         "está tengo paquete envío reembolso todavía nada porque quiero"
     ),
-    "it": _words(
+    "it": word_set(
         "il lo gli che mio mia ordine dove quando come grazie per con una non ciao sono "
         "ho pacco spedizione rimborso ancora niente perché voglio"
     ),
-    "pt": _words(
+    "pt": word_set(
         "os meu minha pedido onde quando como obrigado obrigada com uma não olá está "
         "tenho encomenda entrega reembolso ainda nada porque quero"
     ),
-    "nl": _words(
+    "nl": word_set(
         "het een ik niet mijn bestelling waar wanneer hoe bedankt dank met voor hallo heb "
         "pakket levering terugbetaling nog geen waarom wil"
     ),
-    "pl": _words(
+    "pl": word_set(
         "nie jest moje moja moje zamówienie gdzie kiedy jak dziękuję dla się mam czy "
         "paczka przesyłka zwrot jeszcze dzień dobry chcę"
     ),
-    "tr": _words(
+    "tr": word_set(
         "ve bir bu ben değil siparişim sipariş nerede zaman teşekkürler teşekkür için ile "
         "merhaba kargo iade hala neden istiyorum"
     ),

@@ -40,6 +40,11 @@ def normalize(text: str, *, max_chars: int = MAX_ANALYSED_CHARS) -> str:
     return _SPACE.sub(" ", text).strip()[:max_chars]
 
 
+def word_set(text: str) -> frozenset[str]:
+    """The space-separated words of ``text`` (for word lists written as one string)."""
+    return frozenset(text.split())
+
+
 def has_words(text: str) -> bool:
     """True if the text contains at least one letter or digit."""
     return any(ch.isalnum() for ch in text)
