@@ -86,6 +86,10 @@ ROUTES = [
     ("who is @Ada_L", "customer", "@Ada_L"),
     ("customer C-00123", "customer", "C-00123"),
     ("csat of customer 12", "customer", "12"),
+    ("find okafor", "customer", "okafor"),
+    ("show me Isla Okafor", "customer", "Isla Okafor"),
+    ("look up customer isla okafor", "customer", "isla okafor"),
+    ("who is Ada Lovelace?", "customer", "Ada Lovelace"),
     # offers
     ("how did the spring offer do", "offers", "spring"),
     ("how did the spring offer do?", "offers", "spring"),
@@ -138,6 +142,8 @@ def test_question_maps_to_the_command_that_answers_it(question, command, args):
         # real words one letter away from ours are not typos of them
         "hi Ann, shipping to Canada is 12 dollars",  # not "slipping" (at risk)
         "export it",  # not "report"
+        "show me something",  # not a name: not capitalised, and not after "find"
+        "find the best one for me",
     ],
 )
 def test_unknown_questions_get_none(question):

@@ -12,7 +12,9 @@ corrected to a word of our phrases that they miss by one slip of the keyboard ("
 :data:`PHRASES` and a ``Matcher`` the customer references ("customer 1234", "#1234",
 "@ada") and offer names ("the spring offer"). The first rule of :func:`route` that fits wins:
 
-1. a customer reference → ``customer`` (a question about one customer beats everything);
+1. a customer reference → ``customer`` (a question about one customer beats everything):
+   an id ("customer 1234", "#1234", "@ada"), or a name after a lookup word ("find okafor",
+   "show me Isla Okafor": capitalised unless the word is customer, client, find, look up);
 2. offers, campaigns, promos → ``offers`` with the offer's name if one is given;
 3. handoffs, "who is waiting" → ``handoffs``;
    complaints, "what do people complain about" → ``complaints`` (``today``, ``month``, or
@@ -61,7 +63,7 @@ HELP_TEXT = (
     "• how are the segments?\n"
     "• csat this week / csat today\n"
     "• who is at risk?\n"
-    "• show customer 1234 (or @username)\n"
+    "• show customer 1234 (or @username, or find okafor)\n"
     "• how did the spring offer do?\n"
     "• who is waiting?\n"
     "• what do customers complain about?\n"
@@ -287,7 +289,7 @@ def route(text: str) -> Route | None:
     if not text.strip():
         return None
     found = _find(text)
-    customer = _customer_reference(found)
+    customer = _customer_reference(found) or _customer_name(found)
     if customer is not None:
         return Route("customer", customer)
     if found.has("OFFER"):
@@ -327,6 +329,40 @@ def _customer_reference(found: _Found) -> str | None:
     span = max(matches, key=lambda s: (s.end - s.start, -s.start))
     ident = found.written(span.end - 1, span.end)
     return ident if ident.startswith("@") else ident.lstrip("#")
+
+
+# Lookup words after which plain words are a name ("find okafor", "customer isla okafor");
+# after the others ("show me", "who is") only capitalised words are ("show me Isla Okafor").
+LOOKUP_WORDS = frozenset({"customer", "client", "buyer", "profile", "find", "look up", "lookup"})
+# Words that are not (part of) a name.
+NOT_NAMES = frozenset({
+    "the", "a", "an", "our", "my", "all", "any", "some", "me", "us", "named", "called",
+    "with", "for", "of", "about", "please", "is", "are", "new", "best", "top", "this", "that",
+})  # fmt: skip
+MAX_NAME_WORDS = 3
+
+
+def _customer_name(found: _Found) -> str | None:
+    """A customer's name after a lookup word ("find okafor", "show me Isla Okafor"), as
+    written; None when the words after it are ours (phrases) or not a name."""
+    lookup = next((s for s in found.spans if s.label_ == "CUSTOMER"), None)
+    if lookup is None:
+        return None
+    taken = {i for span in found.spans for i in range(span.start, span.end)}
+    rest = [i for i in range(lookup.end, len(found.doc)) if not found.doc[i].is_punct]
+    while rest and found.doc[rest[0]].lower_ in NOT_NAMES | {"customer", "client"}:
+        rest = rest[1:]
+    if not rest or len(rest) > MAX_NAME_WORDS:
+        return None
+    if any(
+        i in taken or not found.doc[i].is_alpha or found.doc[i].lower_ in NOT_NAMES for i in rest
+    ):
+        return None
+    written = [found.originals[i] for i in rest]
+    explicit = lookup.text.lower() in LOOKUP_WORDS
+    if not explicit and not all(word[:1].isupper() for word in written):
+        return None
+    return " ".join(written)
 
 
 def _offer_name(found: _Found) -> str:
