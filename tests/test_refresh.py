@@ -92,6 +92,7 @@ def test_customer_by_name_shows_one_or_lists_several(services):
     lines = many.text.splitlines()
     assert lines[0] == "The 10 most recently seen of the customers matching 'okafor':"
     assert len(lines) == 12 and lines[-1].endswith("or add to the name.")
+    assert lines[1].endswith(" · 0 orders · last seen " + lines[1].rsplit("last seen ", 1)[1])
     (none,) = say(services, "/customer 50%_x", user_id=STAFF_ID)  # LIKE wildcards are literal
     assert none.text.startswith("No customer matches")
 

@@ -379,11 +379,11 @@ def customer(call: CommandCall) -> list[Reply]:
                 customer_id=found.id,
             )
             return [Reply(call.chat_id, customers.customer_profile(session, found))]
-    if not named:
-        return [Reply(call.chat_id, customers.NO_MATCH.format(ident=call.args))]
-    shown = named[:NAME_MATCHES]
+        if not named:
+            return [Reply(call.chat_id, customers.NO_MATCH.format(ident=call.args))]
+        shown = named[:NAME_MATCHES]
+        text = customers.name_matches(session, shown, call.args, more=len(named) > NAME_MATCHES)
     _audit_list(call, "customer search", [c.id for c in shown if c.id is not None])
-    text = customers.name_matches(shown, call.args, more=len(named) > NAME_MATCHES)
     return [Reply(call.chat_id, text)]
 
 

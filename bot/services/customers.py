@@ -127,21 +127,28 @@ NO_MATCH = (
 )
 
 
-def name_matches(customers: Sequence[Customer], ident: str, *, more: bool = False) -> str:
-    """Several customers answer to a name: who they are, to pick one by id (``more``: there
-    are others beyond these)."""
+def name_matches(
+    session: Session, customers: Sequence[Customer], ident: str, *, more: bool = False
+) -> str:
+    """Several customers answer to a name: who they are (segment, orders, last seen), to
+    pick one by id (``more``: there are others beyond these)."""
     head = (
         f"The {len(customers)} most recently seen of the customers matching {ident!r}:"
         if more
         else f"{len(customers)} customers match {ident!r}, most recently seen first:"
     )
     lines = [head]
-    lines += [
-        f"#{c.id} {c.display_name}"
-        + (f" (@{c.username})" if c.username else "")
-        + f" · last seen {c.last_seen_at:%d %b %Y}"
-        for c in customers
-    ]
+    for c in customers:
+        assert c.id is not None
+        snap = cq.customer_snapshot(session=session, customer_id=c.id)
+        count, _ = cq.customer_order_totals(session=session, customer_id=c.id)
+        lines.append(
+            f"#{c.id} {c.display_name}"
+            + (f" (@{c.username})" if c.username else "")
+            + (f" · {snap.segment}" if snap is not None and snap.segment else "")
+            + f" · {count:,} order{'s' if count != 1 else ''}"
+            + f" · last seen {c.last_seen_at:%d %b %Y}"
+        )
     lines.append("/customer ID shows one in full" + (", or add to the name." if more else "."))
     return "\n".join(lines)
 
