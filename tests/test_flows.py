@@ -336,6 +336,21 @@ def test_a_year_in_the_answer_is_not_taken_for_the_order_number(services, text):
     assert not any("couldn't find an order" in reply for reply in replies)
 
 
+def test_other_orders_after_the_latest_one(services):
+    add_order(
+        services, user_id=CUSTOMER, external_id="5551", status=OrderStatus.DELIVERED, days_ago=9
+    )
+    add_order(
+        services, user_id=CUSTOMER, external_id="5552", status=OrderStatus.SHIPPED, days_ago=5
+    )
+    add_order(services, user_id=CUSTOMER, external_id="5553", status=OrderStatus.PAID, days_ago=1)
+    (latest,) = texts_to(say(services, "where is my order?"), CUSTOMER)
+    assert "5553" in latest
+    (others,) = texts_to(say(services, "what about my other orders?"), CUSTOMER)
+    assert others.splitlines()[0].startswith("Order 5552") and "shipped" in others
+    assert others.splitlines()[1].startswith("Order 5551")
+
+
 def test_an_answered_question_is_closed(services):
     say(services, "where is my order?")  # no orders yet: which one?
     add_order(services, user_id=CUSTOMER, external_id="5551", status=OrderStatus.SHIPPED)

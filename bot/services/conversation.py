@@ -29,6 +29,7 @@ from bot.services.flows import (
     run_action,
 )
 from bot.services.messages import IncomingMessage, Reply
+from bot.services.order_flows import other_orders
 from db import queries
 from db.clock import utcnow
 from db.engine import session_scope
@@ -411,7 +412,7 @@ def answer(
         return [chat.reply(chat.say("acknowledged"))]
     if analysis is None:
         return [chat.reply(services.answers.media_text(message.kind))]
-    status = order_number_alone(chat, analysis, message.text)
+    status = order_number_alone(chat, analysis, message.text) or other_orders(chat, message.text)
     if status is not None:
         return status
     code = offers.code_in_message(

@@ -166,6 +166,30 @@ def order_status(flow: FlowInput, *, attempts: int = 0, answer: bool = False) ->
     return [flow.reply(f"{status} {extra}".strip())]
 
 
+# "what about my other order?", "and the previous one?": the orders before the latest.
+OTHER_ORDERS = re.compile(
+    r"\b(?:other|previous|older|earlier|second|last few|all(?: of)? my)\s+"
+    r"(?:orders?|ones?|parcels?|packages?|purchases?)\b",
+    re.IGNORECASE,
+)
+OTHER_ORDERS_SHOWN = 3
+
+
+def other_orders(chat: Chat, text: str) -> list[Reply] | None:
+    """The status of the customer's orders before the latest, for "what about my other
+    order?"; None if the message does not ask that or there is only one order."""
+    if not OTHER_ORDERS.search(text) or len(text.split()) > ANSWER_MAX_WORDS:
+        return None
+    recent = queries.latest_orders(
+        session=chat.session, customer_id=chat.customer.id or 0, limit=OTHER_ORDERS_SHOWN + 1
+    )
+    if len(recent) < 2:
+        return None
+    found = chat.services.answers.order_status["found"]
+    lines = [chat.text(found, **order_values(chat, order)) for order in recent[1:]]
+    return [chat.reply("\n".join(lines))]
+
+
 # --- cancel and change -------------------------------------------------------------------
 
 
