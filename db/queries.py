@@ -348,18 +348,20 @@ def order_totals(
     return {str(currency): (int(n), Decimal(total or 0)) for currency, n, total in rows}
 
 
-def inbound_label_counts(*, session: Session, column: str, since: datetime) -> dict[str, int]:
-    """Counts of inbound messages since ``since`` by ``intent`` or ``sentiment``."""
+def inbound_label_counts(
+    *, session: Session, column: str, since: datetime, until: datetime | None = None
+) -> dict[str, int]:
+    """Counts of inbound messages since ``since`` (and before ``until``) by ``intent`` or
+    ``sentiment``."""
     field = {"intent": Interaction.intent, "sentiment": Interaction.sentiment}[column]
-    rows = session.exec(
-        select(field, func.count())
-        .where(
-            Interaction.direction == Direction.INBOUND,
-            Interaction.created_at >= since,
-            col(field).is_not(None),
-        )
-        .group_by(field)
-    ).all()
+    statement = select(field, func.count()).where(
+        Interaction.direction == Direction.INBOUND,
+        Interaction.created_at >= since,
+        col(field).is_not(None),
+    )
+    if until is not None:
+        statement = statement.where(Interaction.created_at < until)
+    rows = session.exec(statement.group_by(field)).all()
     return {str(label): int(n) for label, n in rows}
 
 

@@ -16,6 +16,7 @@ from datetime import datetime, time, timedelta
 from sqlmodel import Session
 
 from bot.services.context import Services
+from db import queries
 from db import report_queries as rq
 from db.models import ConversationStatus
 
@@ -46,6 +47,7 @@ TOPICS: dict[str, re.Pattern[str]] = {
         ],
     }.items()
 }  # fmt: skip
+COMPLAINT = "complaint"  # the intent counted
 LATEST = 8
 SNIPPET_CHARS = 90
 STATUS_WORDS: dict[str, str] = {
@@ -95,9 +97,11 @@ def complaints_report(
     viewed: list[int] | None = None,
 ) -> str:
     """The report; the customers named in it are appended to ``viewed`` (a read of them)."""
-    rows = rq.complaint_rows(session=session, start=period.start, end=period.end)
+    rows = rq.complaint_rows(session=session, start=period.start, end=period.end, intent=COMPLAINT)
     before = period.before()
-    earlier = len(rq.complaint_rows(session=session, start=before.start, end=before.end))
+    earlier = queries.inbound_label_counts(
+        session=session, column="intent", since=before.start, until=before.end
+    ).get(COMPLAINT, 0)
     change = len(rows) - earlier
     trend = (
         f"(as many as {before.label})"
